@@ -1,0 +1,64 @@
+"""Health endpoints and the signed-in landing page."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from heroshhi.core import selectors
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Nothing else is checked."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check(name: str, probe) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return bool(probe())
+    except Exception:
+        logger.warning("readiness check failed", extra={"check": name}, exc_info=True)
+        return False
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, broker, beat and migrations, each reported by name."""
+    database = _check("database", selectors.database_ok)
+    pending = None
+    beat_age = None
+    if database:
+        try:
+            pending = selectors.migrations_pending()
+            beat_age = selectors.beat_last_tick_age()
+        except Exception:
+            logger.warning("readiness check failed", extra={"check": "migrations"}, exc_info=True)
+    checks = {
+        "database": database,
+        "broker": _check("broker", selectors.broker_ok),
+        "migrations": pending == 0,
+        "beat": selectors.beat_is_fresh(beat_age),
+    }
+    ready = all(checks.values())
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "migrations_pending": pending,
+        "beat_last_tick_seconds_ago": None if beat_age is None else round(beat_age, 1),
+    }
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html")
