@@ -16,9 +16,14 @@ from config.settings import *  # noqa: F403
 # Hashing cost is not what these tests measure; a test that checks Argon2 overrides this.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-if not REDIS_URL:  # noqa: F405
+# Parallel test processes share Redis and the broker: give each its own namespace.
+_TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if REDIS_URL:  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"heroshhi-test-{_TEST_PROCESS}"  # noqa: F405
+else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"
 
 # Tasks run inline unless a test starts a real worker (see heroshhi/core/tests/test_jobs.py).
 CELERY_TASK_ALWAYS_EAGER = True
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -14,7 +14,10 @@ def beat_tick() -> None:
     heartbeat_record(name=BEAT_TICK)
 
 
+WORKER_PING = "worker-ping"
+
+
 @shared_task
-def worker_ping(token: str) -> None:
-    """Prove a task travels broker → worker → database; ``token`` is a random probe id."""
-    heartbeat_record(name=f"ping:{token}")
+def worker_ping() -> None:
+    """Prove a task travels broker → worker → database."""
+    heartbeat_record(name=WORKER_PING)
