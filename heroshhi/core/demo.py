@@ -41,8 +41,8 @@ def demo_seed() -> DemoLogin:
     if existing and Workspace.objects.filter(slug=DEMO_SLUG).exists():
         return existing
     password = secrets.token_urlsafe(15)
-    workspace_create(name="Demo Traders", slug=DEMO_SLUG)
-    user_create(email=settings.DEMO_OWNER_EMAIL, password=password, full_name="Demo Owner")
+    owner = user_create(email=settings.DEMO_OWNER_EMAIL, password=password, full_name="Demo Owner")
+    workspace_create(name="Demo Traders", slug=DEMO_SLUG, owner=owner)
     path = _password_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

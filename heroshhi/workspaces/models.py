@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from heroshhi.core.tenancy import WorkspaceOwned
+from heroshhi.workspaces.permissions import Role
 
 
 class Workspace(models.Model):
@@ -23,3 +27,21 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class Membership(WorkspaceOwned):
+    """A user's seat in one workspace, with one role there."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=[(r.value, r.value) for r in Role])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.workspace_id}:{self.role}"

@@ -1,15 +1,28 @@
-"""Writes for workspaces."""
+"""Writes for workspaces and memberships."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
-from heroshhi.workspaces.models import Workspace
+from heroshhi.accounts.models import User
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.workspaces.models import Membership, Workspace
+from heroshhi.workspaces.permissions import Role
 
 
 @transaction.atomic
-def workspace_create(*, name: str, slug: str, plan: str = "trial") -> Workspace:
+def workspace_create(*, name: str, slug: str, owner: User, plan: str = "trial") -> Workspace:
     workspace = Workspace(name=name, slug=slug, plan=plan)
     workspace.full_clean()
     workspace.save()
+    membership_create(workspace=workspace, user=owner, role=Role.OWNER)
     return workspace
+
+
+@transaction.atomic
+def membership_create(*, workspace: Workspace, user: User, role: Role) -> Membership:
+    with workspace_scope(workspace):
+        membership = Membership(workspace=workspace, user=user, role=role)
+        membership.full_clean()
+        membership.save()
+    return membership
