@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 from django.http import Http404
@@ -60,10 +60,7 @@ def workspace_in_scope() -> uuid.UUID | None:
     return _current_workspace_id.get()
 
 
-M = TypeVar("M", bound=models.Model)
-
-
-class WorkspaceScopedManager(models.Manager[M], Generic[M]):
+class WorkspaceScopedManager[M: models.Model](models.Manager[M]):
     def get_queryset(self) -> models.QuerySet[M]:
         return super().get_queryset().filter(workspace_id=current_workspace_id())
 
@@ -102,7 +99,7 @@ def parse_uuid_or_404(value: object) -> uuid.UUID:
         raise Http404 from None
 
 
-def get_in_scope_or_404(queryset: models.QuerySet[M], uid: object) -> M:
+def get_in_scope_or_404[M: models.Model](queryset: models.QuerySet[M], uid: object) -> M:
     """The same 404 for 'does not exist' and 'belongs to someone else'."""
     try:
         return queryset.get(pk=parse_uuid_or_404(uid))
