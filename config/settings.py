@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "heroshhi.accounts",
     "heroshhi.workspaces",
     "heroshhi.audit",
+    "heroshhi.api",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "heroshhi.workspaces.middleware.WorkspaceMiddleware",
+    "heroshhi.api.middleware.ApiKeyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -215,6 +217,11 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 
+# Rate limits (P11), counted in the shared cache.
+API_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_API_RATE_LIMIT", 100, minimum=1)
+API_ANONYMOUS_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_API_ANON_RATE_LIMIT", 60, minimum=1)
+WEBHOOK_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_WEBHOOK_RATE_LIMIT", 6000, minimum=1)
+
 # Internationalisation: every string is marked for translation so Hindi can follow.
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("hi", _("Hindi"))]
@@ -328,6 +335,10 @@ LOGGING = {
     "loggers": {
         # SQL parameters can carry ciphertext and blind indexes; never log them.
         "django.db.backends": {"level": "WARNING", "propagate": True},
+        # httpx logs whole URLs (query strings can carry tokens) at INFO; the egress client
+        # logs host, method and status itself.
+        "httpx": {"level": "WARNING", "propagate": True},
+        "httpcore": {"level": "WARNING", "propagate": True},
     },
 }
 
