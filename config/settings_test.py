@@ -27,3 +27,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"
 # Tasks run inline unless a test starts a real worker (see heroshhi/core/tests/test_jobs.py).
 CELERY_TASK_ALWAYS_EAGER = True
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+INSTALLED_APPS = [*INSTALLED_APPS, "heroshhi.core.tests.crypto.testapp"]  # noqa: F405
+
+# WhiteNoise warns when STATIC_ROOT is missing; tests serve through the finders instead.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

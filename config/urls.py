@@ -1,6 +1,9 @@
 from django.urls import include, path
 
+from heroshhi.api.root import api
+
 urlpatterns = [
+    path("api/v1/", api.urls),
     path("", include("heroshhi.core.urls")),
     path("accounts/", include("heroshhi.accounts.urls")),
 ]

@@ -11,6 +11,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.tenancy import WorkspaceOwned
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -54,3 +56,26 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return str(self.id)
+
+
+class ApiKey(WorkspaceOwned):
+    """A workspace's REST credential. Only a hash of the secret is stored; the prefix is
+    shown in lists so people can tell keys apart."""
+
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    role = models.CharField(max_length=20)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.prefix
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

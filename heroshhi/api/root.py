@@ -1,0 +1,89 @@
+"""The REST API root: /api/v1/, OpenAPI at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from heroshhi.accounts.api import router as accounts_router
+from heroshhi.api.errors import error_response
+
+logger = logging.getLogger(__name__)
+
+
+def api_key_required(request: HttpRequest) -> object | None:
+    """ApiKeyMiddleware already checked the bearer key; the operation only needs the result."""
+    return getattr(request, "api_key", None)
+
+
+api = NinjaAPI(
+    title="Heroshhi Pro API",
+    version="1",
+    urls_namespace="api",
+    docs_url=None,
+    auth=api_key_required,
+)
+
+
+def _field_errors(errors: list[dict[str, object]]) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]  # type: ignore[attr-defined]
+        # Drop the "body"/"query" and schema-name parts: clients think in field names.
+        name = ".".join(location[2:] or location[1:] or location) or "request"
+        fields.setdefault(name, []).append(str(error.get("msg", "invalid")))
+    return fields
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    return error_response(
+        422, "validation_error", "Some fields are invalid.", _field_errors(exc.errors)
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def on_domain_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    fields = (
+        {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
+        if hasattr(exc, "error_dict")
+        else {"request": [str(m) for m in exc.messages]}
+    )
+    return error_response(422, "validation_error", "Some fields are invalid.", fields)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error_response(401, "unauthorized", "A valid API key is required.")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(403, "forbidden", "This key may not do that.")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", "Not found.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Exception)
+def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled API error")
+    return error_response(500, "server_error", "Something went wrong on our side.")
+
+
+api.add_router("/", accounts_router)

@@ -1,0 +1,76 @@
+"""The closed vocabulary of audit events.
+
+Names follow the OWASP Logging Vocabulary (``authn_*``, ``authz_*``, ``<thing>_<verb>``) so
+that a reviewer or a SIEM rule can match on them without reading code. The list is fixed on
+purpose: a new kind of event is a reviewed change to this file plus a migration (the model
+stores the choices), never a free-form string made up at a call site.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    # Authentication
+    AUTHN_LOGIN_SUCCESS = "authn_login_success"
+    AUTHN_LOGIN_FAIL = "authn_login_fail"
+    AUTHN_LOCKOUT = "authn_lockout"
+    AUTHN_LOGOUT = "authn_logout"
+    # Event names, not secrets (the linter sees "password" in them).
+    AUTHN_PASSWORD_CHANGE = "authn_password_change"  # noqa: S105
+    AUTHN_PASSWORD_RESET = "authn_password_reset"  # noqa: S105
+    AUTHN_MFA_FAIL = "authn_mfa_fail"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    # Authorisation
+    AUTHZ_FAIL = "authz_fail"
+    # People, membership and credentials
+    USER_CREATED = "user_created"
+    USER_DELETED = "user_deleted"
+    INVITATION_SENT = "invitation_sent"
+    INVITATION_ACCEPTED = "invitation_accepted"
+    INVITATION_REVOKED = "invitation_revoked"
+    MEMBER_ROLE_CHANGED = "member_role_changed"
+    MEMBER_REMOVED = "member_removed"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    # Workspaces and keys
+    WORKSPACE_CREATED = "workspace_created"
+    WORKSPACE_SUSPENDED = "workspace_suspended"
+    WORKSPACE_REACTIVATED = "workspace_reactivated"
+    WORKSPACE_TERMINATED = "workspace_terminated"
+    WORKSPACE_KEY_ROTATED = "workspace_key_rotated"
+    MASTER_KEY_ROTATED = "master_key_rotated"
+    WORKSPACE_KEYS_DESTROYED = "workspace_keys_destroyed"
+    # Data access and movement
+    SENSITIVE_READ = "sensitive_read"
+    DATA_EXPORT = "data_export"
+    DATA_IMPORT = "data_import"
+    DATA_DELETE = "data_delete"
+    # Leads
+    LEAD_CREATED = "lead_created"
+    LEAD_UPDATED = "lead_updated"
+    LEAD_MERGED = "lead_merged"
+    LEAD_DELETED = "lead_deleted"
+    LEAD_RESTORED = "lead_restored"
+    # Consent and messaging
+    OPTOUT_RECORDED = "optout_recorded"
+    OPTIN_RECORDED = "optin_recorded"
+    WEBHOOK_SIGNATURE_INVALID = "webhook_signature_invalid"
+    # Privacy and retention
+    PRIVACY_REQUEST_CREATED = "privacy_request_created"
+    PRIVACY_REQUEST_COMPLETED = "privacy_request_completed"
+    RETENTION_RUN = "retention_run"
+    AUDIT_PURGED = "audit_purged"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # Refused by a permission or policy check, as opposed to an error.
+    DENIED = "denied"
+
+
+AUDIT_ACTION_CHOICES: list[tuple[str, str]] = [(a.value, a.value) for a in AuditAction]
+OUTCOME_CHOICES: list[tuple[str, str]] = [(o.value, o.value) for o in Outcome]

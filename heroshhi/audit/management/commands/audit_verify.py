@@ -1,0 +1,55 @@
+"""``manage.py audit_verify [--workspace <uuid> | --platform]``: check the audit chains.
+
+Prints one line per chain and exits with status 1 when any chain fails, so cron or CI can
+alert on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from heroshhi.audit.models import PLATFORM_CHAIN
+from heroshhi.audit.verify import ChainResult, verify_chains
+
+
+def _workspace_chain(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise CommandError("--workspace takes a workspace UUID.") from exc
+
+
+class Command(BaseCommand):
+    help = "Verify the audit log HMAC chains and report the first problem in each."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--workspace", metavar="UUID", help="Only this workspace's chain.")
+        scope.add_argument("--platform", action="store_true", help="Only the platform chain.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        chains: list[str] | None = None
+        if options["workspace"] is not None:
+            chains = [_workspace_chain(options["workspace"])]
+        elif options["platform"]:
+            chains = [PLATFORM_CHAIN]
+        results = verify_chains(chains)
+        for result in results:
+            self.stdout.write(self._line(result))
+        failed = [result for result in results if not result.ok]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(results)} audit chain(s) failed.")
+        self.stdout.write(self.style.SUCCESS(f"{len(results)} audit chain(s) verified."))
+
+    def _line(self, result: ChainResult) -> str:
+        span = f"events={result.events_checked} from_seq={result.start_seq} head={result.head_seq}"
+        if result.problem is None:
+            return self.style.SUCCESS(f"OK    {result.chain}  {span}")
+        problem = result.problem
+        return self.style.ERROR(
+            f"FAIL  {result.chain}  {span}  {problem.code} at seq {problem.seq}: {problem.detail}"
+        )
