@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from heroshhi.accounts.services import user_create
+from heroshhi.core.actors import Actor
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.services import workspace_create
 
@@ -42,7 +43,7 @@ def demo_seed() -> DemoLogin:
         return existing
     password = secrets.token_urlsafe(15)
     owner = user_create(email=settings.DEMO_OWNER_EMAIL, password=password, full_name="Demo Owner")
-    workspace_create(name="Demo Traders", slug=DEMO_SLUG, owner=owner)
+    workspace_create(actor=Actor.system(), name="Demo Traders", slug=DEMO_SLUG, owner=owner)
     path = _password_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
