@@ -84,8 +84,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "heroshhi.core.middleware.RequestIdMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    # Above SecurityMiddleware so its HTTPS redirects carry the full header set too.
     "heroshhi.core.middleware.SecurityHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,6 +204,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "heroshhi.core.errors.csrf_failure"
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],

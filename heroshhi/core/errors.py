@@ -1,10 +1,16 @@
-"""Error pages: HTML for people, a JSON envelope for API clients. Never a stack trace."""
+"""Error pages: HTML for people, a JSON envelope for API clients. Never a stack trace.
+
+Both carry the request id as a reference that support can find in the logs; neither shows
+anything about the user, since the error may have come from loading exactly that.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+from heroshhi.core.request_context import current_request
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -13,24 +19,62 @@ def _wants_json(request: HttpRequest) -> bool:
     )
 
 
-def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+def _error(request: HttpRequest, status: int, code: str, title: str, message: str) -> HttpResponse:
+    meta = current_request.get()
+    reference = meta.request_id if meta else None
     if _wants_json(request):
-        return JsonResponse({"error": {"code": code, "message": message}}, status=status)
-    context = {"status": status, "message": message}
+        body = {"error": {"code": code, "message": message, "request_id": reference}}
+        return JsonResponse(body, status=status)
+    context = {"status": status, "title": title, "message": message, "reference": reference}
     return render(request, "errors/error.html", context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, "bad_request", _("The request could not be understood."))
+    return _error(
+        request,
+        400,
+        "bad_request",
+        _("Bad request"),
+        _("The request could not be understood."),
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 403, "forbidden", _("You do not have access to this page."))
+    return _error(
+        request,
+        403,
+        "forbidden",
+        _("No access"),
+        _("You do not have access to this page."),
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Shown when a form was posted with a missing or stale token, usually an old tab."""
+    return _error(
+        request,
+        403,
+        "csrf_failed",
+        _("Form expired"),
+        _("This form was open for too long. Go back, reload the page and try again."),
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "not_found", _("This page does not exist."))
+    return _error(
+        request,
+        404,
+        "not_found",
+        _("Page not found"),
+        _("This page does not exist."),
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(request, 500, "server_error", _("Something went wrong on our side."))
+    return _error(
+        request,
+        500,
+        "server_error",
+        _("Something went wrong"),
+        _("Something went wrong on our side. Please try again in a moment."),
+    )
