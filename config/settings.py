@@ -133,7 +133,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "heroshhi.sqlite3",
+            "NAME": str(VAR_DIR / "heroshhi.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web server, worker and beat read while one of them writes.
                 "init_command": (

@@ -12,6 +12,7 @@ os.environ.setdefault(
 )
 
 from config.settings import *  # noqa: F403
+from config.settings import CACHES as _BASE_CACHES
 
 # Hashing cost is not what these tests measure; a test that checks Argon2 overrides this.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -19,7 +20,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Parallel test processes share Redis and the broker: give each its own namespace.
 _TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "main")
 if REDIS_URL:  # noqa: F405
-    CACHES["default"]["KEY_PREFIX"] = f"heroshhi-test-{_TEST_PROCESS}"  # noqa: F405
+    CACHES = {"default": {**_BASE_CACHES["default"], "KEY_PREFIX": f"heroshhi-{_TEST_PROCESS}"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"

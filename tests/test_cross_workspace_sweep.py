@@ -61,7 +61,7 @@ class ScopedCreate:
 
 def _alice_api_key_id(world: World) -> str:
     with workspace_scope(world.a):
-        return str(ApiKey.objects.first().pk)
+        return str(ApiKey.objects.values_list("pk", flat=True)[0])
 
 
 def _alice_api_key_ids(world: World) -> set[str]:

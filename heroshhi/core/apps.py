@@ -14,6 +14,6 @@ class CoreConfig(AppConfig):
         # publishes or consumes.
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             for option in ("data_folder_in", "control_folder", "processed_folder"):
-                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[option]).mkdir(
+                Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[option])).mkdir(
                     parents=True, exist_ok=True
                 )

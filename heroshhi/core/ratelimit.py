@@ -29,6 +29,10 @@ class Decision:
     retry_after: int
 
 
+def _now() -> float:
+    return time.time()
+
+
 def _cache_key(limit: Limit, key: str, window_index: int) -> str:
     # Keys may be e-mail addresses or IPs; only a digest reaches the cache.
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -37,7 +41,7 @@ def _cache_key(limit: Limit, key: str, window_index: int) -> str:
 
 def hit(limit: Limit, key: str, *, now: float | None = None) -> Decision:
     """Count one event for ``key`` and say whether it is within the limit."""
-    now = time.time() if now is None else now
+    now = _now() if now is None else now
     window_index = int(now // limit.window_seconds)
     current_key = _cache_key(limit, key, window_index)
     cache.add(current_key, 0, timeout=limit.window_seconds * 2)

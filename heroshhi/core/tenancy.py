@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import Http404
 
@@ -103,5 +104,5 @@ def get_in_scope_or_404[M: models.Model](queryset: models.QuerySet[M], uid: obje
     """The same 404 for 'does not exist' and 'belongs to someone else'."""
     try:
         return queryset.get(pk=parse_uuid_or_404(uid))
-    except queryset.model.DoesNotExist:
+    except ObjectDoesNotExist:
         raise Http404 from None

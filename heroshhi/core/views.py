@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -22,7 +23,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check(name: str, probe) -> bool:  # type: ignore[no-untyped-def]
+def _check(name: str, probe: Callable[[], object]) -> bool:
     try:
         return bool(probe())
     except Exception:

@@ -26,7 +26,7 @@ class WorkspaceMiddleware:
         # Signed-in non-members get the same 404 as for a workspace that does not exist.
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        membership = membership_for_slug(user=request.user, slug=match["slug"])  # type: ignore[arg-type]
+        membership = membership_for_slug(user=request.user, slug=match["slug"])
         if membership is None:
             raise Http404
         request.membership = membership  # type: ignore[attr-defined]

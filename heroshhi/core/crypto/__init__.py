@@ -14,7 +14,7 @@ Public API::
     reset_key_caches(), invalidate_workspace_keys(workspace_id)
 """
 
-from heroshhi.core.crypto.blind_index import (
+from heroshhi.core.crypto.blind_indexes import (
     EMAIL,
     NAME_TOKEN,
     PHONE,

@@ -219,7 +219,7 @@ class EncryptedField(models.TextField):
         return EncryptedLookupError(
             f"{self.label()} is encrypted, so the database cannot evaluate "
             f"'{lookup_name}' on it (only 'isnull'). Filter on its blind index "
-            "(heroshhi.core.crypto.blind_index) instead."
+            "(heroshhi.core.crypto.blind_indexes) instead."
         )
 
     def get_lookup(self, lookup_name: str) -> Any:
@@ -301,6 +301,10 @@ class EncryptedTextField(EncryptedField):
 
 class EncryptedJSONField(EncryptedField):
     """Encrypted JSON document (any JSON-serialisable value except a top-level ``None``)."""
+
+    # Tell django-stubs this field holds JSON values, not the text of its TextField base.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def __init__(
         self,

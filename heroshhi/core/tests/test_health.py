@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -32,7 +34,7 @@ def test_readyz_is_ready_with_a_fresh_beat_tick(client):
 def test_readyz_reports_a_stale_beat(client, settings):
     Heartbeat.objects.create(
         name=BEAT_TICK,
-        at=timezone.now() - timezone.timedelta(seconds=settings.BEAT_STALE_AFTER_SECONDS + 5),
+        at=timezone.now() - timedelta(seconds=settings.BEAT_STALE_AFTER_SECONDS + 5),
     )
     response = client.get("/readyz")
     assert response.status_code == 503

@@ -270,11 +270,16 @@ def console_output() -> Iterator[io.StringIO]:
     assert filter_types == [RequestIdFilter, RedactPersonalDataFilter]
     assert isinstance(handler.formatter, JsonFormatter)
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    assert handler.lock is not None
+    # Swap the stream directly: setStream() would flush the old one, which may be a capture
+    # file pytest has already closed.
+    with handler.lock:
+        previous, handler.stream = handler.stream, buffer
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        with handler.lock:
+            handler.stream = previous
 
 
 @pytest.mark.django_db

@@ -76,6 +76,7 @@ def test_saving_a_row_of_another_workspace_inside_a_scope_raises(world):
 def test_fetch_by_id_gives_the_same_404_for_missing_and_foreign_rows(world):
     with workspace_scope(world.b):
         foreign = Membership.objects.unscoped().filter(workspace=world.a).first()
+        assert foreign is not None
         with pytest.raises(Http404):
             get_in_scope_or_404(Membership.objects.all(), foreign.pk)
         with pytest.raises(Http404):

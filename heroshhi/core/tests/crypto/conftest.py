@@ -26,11 +26,20 @@ def master_entry(key_id: str, key: bytes | None = None) -> str:
     return f"{key_id}:{base64.b64encode(key).decode()}"
 
 
+def _table_and_pk(model: type[models.Model], pk: Any) -> tuple[str, str, Any]:
+    pk_field = model._meta.pk
+    assert pk_field is not None
+    assert pk_field.column is not None
+    return (
+        connection.ops.quote_name(model._meta.db_table),
+        connection.ops.quote_name(pk_field.column),
+        pk_field.get_db_prep_value(pk, connection),
+    )
+
+
 def raw_row(model: type[models.Model], pk: Any) -> dict[str, Any]:
     """The row exactly as the database holds it, bypassing the ORM's field conversions."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk_column = connection.ops.quote_name(model._meta.pk.column)
-    db_pk = model._meta.pk.get_db_prep_value(pk, connection)
+    table, pk_column, db_pk = _table_and_pk(model, pk)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {table} WHERE {pk_column} = %s", [db_pk])  # noqa: S608
         columns = [column[0] for column in cursor.description]
@@ -41,9 +50,7 @@ def raw_row(model: type[models.Model], pk: Any) -> dict[str, Any]:
 
 def write_raw(model: type[models.Model], pk: Any, column: str, value: Any) -> None:
     """Overwrite one stored value directly, as an attacker with database access could."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk_column = connection.ops.quote_name(model._meta.pk.column)
-    db_pk = model._meta.pk.get_db_prep_value(pk, connection)
+    table, pk_column, db_pk = _table_and_pk(model, pk)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {connection.ops.quote_name(column)} = %s "  # noqa: S608

@@ -13,7 +13,7 @@ from heroshhi.core.crypto import (
     normalise_phone,
     split_name_tokens,
 )
-from heroshhi.core.crypto.blind_index import _digest
+from heroshhi.core.crypto.blind_indexes import _digest
 from heroshhi.core.crypto.keys import index_key
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tenancy import workspace_scope
@@ -124,7 +124,7 @@ def test_the_index_column_finds_the_row(world):
 
 def test_the_index_field_is_an_indexed_fixed_width_column():
     field = BlindIndexField()
-    assert (field.max_length, field.db_index, field.editable) == (32, True, False)
+    assert (field.max_length, field.db_index, field.editable) == (32, True, False)  # type: ignore[attr-defined]
     assert field.deconstruct()[3] == {}
     kwargs = BlindIndexField(db_index=False, null=True).deconstruct()[3]
     assert kwargs == {"db_index": False, "null": True}
