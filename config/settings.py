@@ -276,7 +276,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Heroshhi Pro <no-reply@local
 
 # Jobs. Without CELERY_BROKER_URL the worker and beat talk through a folder under var/
 # (see docs/adr/0002-embedded-broker.md). Tasks take ids only and are safe to run twice.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://localhost/"
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):

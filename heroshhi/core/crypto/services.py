@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db import models, transaction
 
+from heroshhi.audit.actions import AuditAction
+from heroshhi.audit.services import audit_record
+from heroshhi.core.actors import Actor
 from heroshhi.core.crypto.ciphertext import ciphertext_key_id
 from heroshhi.core.crypto.errors import DecryptionError
 from heroshhi.core.crypto.fields import (
@@ -52,7 +55,7 @@ def _key_model() -> Any:
 # --- crypto-shredding -------------------------------------------------------------------
 
 
-def workspace_keys_destroy(*, workspace: Workspace) -> int:
+def workspace_keys_destroy(*, workspace: Workspace, actor: Actor) -> int:
     """Delete every key of ``workspace`` and flush this process's key cache.
 
     Afterwards each encrypted value of the workspace raises ``DecryptionError``, wherever
@@ -63,6 +66,14 @@ def workspace_keys_destroy(*, workspace: Workspace) -> int:
     with transaction.atomic():
         deleted, _ = _key_model().objects.filter(workspace_id=workspace.pk).delete()
         invalidate_workspace_keys(workspace.pk)
+        # On the platform chain: the workspace's own chain may be deleted with it.
+        audit_record(
+            workspace=None,
+            actor=actor,
+            action=AuditAction.WORKSPACE_KEYS_DESTROYED,
+            target=("workspace", str(workspace.pk)),
+            metadata={"keys": int(deleted)},
+        )
     logger.info(
         "workspace keys destroyed", extra={"workspace_id": str(workspace.pk), "keys": deleted}
     )
@@ -117,6 +128,14 @@ def master_key_rewrap_all(*, batch_size: int = DEFAULT_BATCH_SIZE) -> RewrapRepo
             for row in batch:
                 rewrapped += _rewrap_row(key_model, row)
         last_pk = batch[-1].pk
+    if rewrapped:
+        with transaction.atomic():
+            audit_record(
+                workspace=None,
+                actor=Actor.system(),
+                action=AuditAction.MASTER_KEY_ROTATED,
+                metadata={"primary": primary, "rewrapped": rewrapped},
+            )
     return RewrapReport(
         primary_master_key_id=primary,
         total=total,
@@ -245,6 +264,17 @@ def workspace_data_key_rotate(
             )
     if report.finished and report.total("conflicts") == 0:
         report.retired_versions = _retire_older(workspace_id, target)
+        with transaction.atomic():
+            audit_record(
+                workspace=workspace,
+                actor=Actor.system(),
+                action=AuditAction.WORKSPACE_KEY_ROTATED,
+                metadata={
+                    "version": report.version,
+                    "reencrypted": report.total("reencrypted"),
+                    "retired": report.retired_versions,
+                },
+            )
     return report
 
 

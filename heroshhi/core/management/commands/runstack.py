@@ -40,9 +40,11 @@ class Stack:
         return None
 
     def stop(self) -> None:
+        # SIGTERM to each leader only: gunicorn and Celery shut their own children down
+        # gracefully; the process group is killed only if that takes too long.
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in self.processes.values():
             remaining = max(0.1, deadline - time.monotonic())

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from heroshhi.audit.models import AuditEvent
 from heroshhi.core.crypto import blind_index, ciphertext_key_id, reset_key_caches
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tests.crypto.conftest import master_entry, raw_row, write_raw
@@ -130,6 +131,9 @@ def test_workspace_key_rotation_re_encrypts_every_row_and_retires_the_old_versio
     )
     assert states == {1: "retired", 2: "active"}
     _assert_all_readable(expected, world)
+    event = AuditEvent.objects.get(action="workspace_key_rotated")
+    assert event.workspace_id == world.a.pk
+    assert event.metadata["reencrypted"] == 8
 
 
 def test_an_interrupted_workspace_rotation_resumes_where_it_stopped(world, settings):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from heroshhi.audit.models import AuditEvent
+from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import DecryptionError, blind_index, keys, workspace_keys_destroy
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tests.crypto.testapp.models import SecretNote, WorkspaceProfile
@@ -29,9 +31,12 @@ def test_destroyed_workspace_keys_make_its_rows_unreadable_while_others_still_re
     alpha_key = keys.data_key(world.a.pk)
     assert keys._cache.by_id(alpha_key.key_id) is alpha_key  # the cache is warm
 
-    deleted = workspace_keys_destroy(workspace=world.a)
+    deleted = workspace_keys_destroy(workspace=world.a, actor=Actor.system())
 
     assert deleted == 2  # data + index
+    receipt = AuditEvent.objects.get(action="workspace_keys_destroyed")
+    assert receipt.chain == "platform"
+    assert receipt.target_id == str(world.a.pk)
     assert not WorkspaceKey.objects.filter(workspace=world.a).exists()
     stored = SecretNote.objects.unscoped().get(pk=alpha.pk)
     for attribute in ("body", "payload"):
@@ -46,7 +51,7 @@ def test_destroyed_workspace_keys_make_its_rows_unreadable_while_others_still_re
 def test_shredding_applies_to_instances_already_loaded(world):
     alpha = _note(world.a, "alpha secret")
     loaded = SecretNote.objects.unscoped().get(pk=alpha.pk)  # still sealed, not yet read
-    workspace_keys_destroy(workspace=world.a)
+    workspace_keys_destroy(workspace=world.a, actor=Actor.system())
     with pytest.raises(DecryptionError):
         _ = loaded.body
 
