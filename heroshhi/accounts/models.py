@@ -79,3 +79,18 @@ class ApiKey(WorkspaceOwned):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a user, so all of a user's sessions can be ended
+    at once (logout everywhere, removal from a workspace, password change)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"

@@ -7,14 +7,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import import_module
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from heroshhi.accounts.models import ApiKey, User
+from heroshhi.accounts.models import ApiKey, User, UserSession
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
@@ -121,3 +123,25 @@ def api_key_touch(*, key: ApiKey) -> None:
         return
     ApiKey.objects.unscoped().filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
+
+
+def user_session_register(*, user: User, session_key: str, ip: str | None, user_agent: str) -> None:
+    """Remember a freshly signed-in session so it can be ended from elsewhere."""
+    UserSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user": user, "ip": ip, "user_agent": user_agent[:256]},
+    )
+
+
+@transaction.atomic
+def user_sessions_end(*, user: User, keep_session_key: str | None = None) -> int:
+    """End every session of ``user`` (except ``keep_session_key``); returns how many ended."""
+    sessions = UserSession.objects.filter(user=user)
+    if keep_session_key:
+        sessions = sessions.exclude(session_key=keep_session_key)
+    keys = list(sessions.values_list("session_key", flat=True))
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in keys:
+        store(session_key=key).delete()
+    UserSession.objects.filter(session_key__in=keys).delete()
+    return len(keys)
