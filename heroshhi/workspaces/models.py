@@ -23,6 +23,8 @@ class Workspace(models.Model):
     name = models.CharField(max_length=120)
     plan = models.CharField(max_length=30, default="trial")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # Set by the owner: every member must use two-factor sign-in to enter the workspace.
+    require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
