@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import logging
 import socket
 import ssl
@@ -14,13 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from heroshhi.core import egress
 from heroshhi.core.egress import EgressDenied, egress_client
+from heroshhi.core.tests.certificates import issue_self_signed_certificate
 
 
 class FakeNetwork:
@@ -219,42 +214,6 @@ def test_the_shared_context_verifies_and_requires_tls_1_3():
 # --- real TLS servers on loopback -----------------------------------------------------
 
 
-def _issue_certificate(directory: Path, names: list[str]) -> tuple[Path, Path]:
-    """A throwaway self-signed server certificate; being self-signed, it is its own CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    alt_names: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alt_names.append(x509.DNSName(name))
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file = directory / "cert.pem"
-    key_file = directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = b"hello over tls"
@@ -296,7 +255,7 @@ def tls_server() -> Iterator[StartServer]:
 
 @pytest.fixture
 def certificate(tmp_path) -> tuple[Path, Path]:
-    return _issue_certificate(tmp_path, ["localhost", "127.0.0.1"])
+    return issue_self_signed_certificate(tmp_path, ["localhost", "127.0.0.1"])
 
 
 @pytest.fixture
@@ -367,7 +326,7 @@ def test_it_refuses_a_certificate_it_does_not_trust(tls_server, certificate, set
 
 
 def test_it_refuses_a_certificate_for_another_name(tls_server, tmp_path, monkeypatch, settings):
-    cert_file, key_file = _issue_certificate(tmp_path, ["localhost"])
+    cert_file, key_file = issue_self_signed_certificate(tmp_path, ["localhost"])
     settings.EGRESS_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.EGRESS_LOOPBACK_HTTP = False
     monkeypatch.setattr(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import socket
@@ -17,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
+
+from heroshhi.core.tests.certificates import issue_self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -41,41 +37,6 @@ class Server:
         if maximum is not None:
             context.maximum_version = maximum
         return context
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file = directory / "server.crt"
-    key_file = directory / "server.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    return cert_file, key_file
 
 
 def _free_port() -> int:
@@ -100,7 +61,7 @@ def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = _self_signed(directory)
+    cert_file, key_file = issue_self_signed_certificate(directory, ["localhost", "127.0.0.1"])
     port = _free_port()
     log = directory / "server.log"
     env = {
