@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "heroshhi.workspaces",
     "heroshhi.audit",
     "heroshhi.api",
+    "heroshhi.leads",
 ]
 
 MIDDLEWARE = [
@@ -94,7 +95,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "heroshhi.accounts.middleware.SessionLifetimeMiddleware",
     "heroshhi.workspaces.middleware.WorkspaceMiddleware",
+    "heroshhi.accounts.middleware.TwoFactorEnforcementMiddleware",
     "heroshhi.api.middleware.ApiKeyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -115,6 +118,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "heroshhi.workspaces.context_processors.workspaces",
             ],
         },
     },
@@ -182,6 +186,8 @@ LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 SESSION_COOKIE_AGE = env_int("HEROSHHI_SESSION_MAX_AGE", 12 * 3600, minimum=300)
+HEROSHHI_SESSION_IDLE_SECONDS = env_int("HEROSHHI_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+PASSWORD_RESET_TIMEOUT = env_int("HEROSHHI_PASSWORD_RESET_TIMEOUT", 3600, minimum=300)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -301,6 +307,10 @@ CELERY_TIMEZONE = "UTC"
 # The schedule lives in code: every periodic job is listed here.
 CELERY_BEAT_SCHEDULE = {
     "beat-tick": {"task": "heroshhi.core.tasks.beat_tick", "schedule": 30.0},
+    "leads-purge-trashed": {
+        "task": "heroshhi.leads.tasks.leads_purge_trashed",
+        "schedule": 6 * 3600.0,
+    },
     "audit-purge-expired": {
         "task": "heroshhi.audit.tasks.audit_purge_expired",
         "schedule": 6 * 3600.0,

@@ -6,6 +6,11 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("heroshhi.core.urls")),
     path("accounts/", include("heroshhi.accounts.urls")),
+    path("account/", include("heroshhi.accounts.security_urls")),
+    path("", include("heroshhi.workspaces.urls")),
+    path("platform/", include("heroshhi.workspaces.platform_admin.urls")),
+    path("w/<slug:slug>/settings/audit/", include("heroshhi.audit.urls")),
+    path("w/<slug:slug>/leads/", include("heroshhi.leads.urls")),
 ]
 
 handler400 = "heroshhi.core.errors.bad_request"

@@ -15,12 +15,14 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from conftest import PASSWORD, World
-from heroshhi.accounts.models import ApiKey
+from heroshhi.accounts.models import ApiKey, User
 from heroshhi.accounts.services import api_key_create
 from heroshhi.api.root import api
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.workspaces.models import Invitation, Membership
 from heroshhi.workspaces.permissions import Role
+from heroshhi.workspaces.services import invitation_create
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,28 @@ class WorkspacePage:
 
 
 @dataclass(frozen=True)
+class StaffOnly:
+    """A platform console route (/platform/...): 404 for everyone but platform staff, and no
+    workspace content for staff either (heroshhi/workspaces/platform_admin/tests)."""
+
+    kwargs: Callable[[World], dict[str, str]]
+
+
+def _no_kwargs(world: World) -> dict[str, str]:
+    return {}
+
+
+def _workspace_a_id(world: World) -> dict[str, str]:
+    return {"workspace_id": str(world.a.pk)}
+
+
+@dataclass(frozen=True)
 class ForeignObject:
     """An API operation on one object: Charlie's key asks for Alice's object → 404."""
 
     path_params: Callable[[World], dict[str, str]]
+    # A valid body, so the 404 comes from the object lookup, not from input validation.
+    body: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +89,128 @@ def _alice_api_key_ids(world: World) -> set[str]:
         return {str(pk) for pk in ApiKey.objects.values_list("pk", flat=True)}
 
 
-ROUTES: dict[str, Public | WorkspacePage] = {
+def _bob_membership_id(world: World) -> str:
+    with workspace_scope(world.a):
+        return str(Membership.objects.get(user=world.bob).pk)
+
+
+def _alice_membership_ids(world: World) -> set[str]:
+    with workspace_scope(world.a):
+        return {str(pk) for pk in Membership.objects.values_list("pk", flat=True)}
+
+
+def _alice_invitation_id(world: World) -> str:
+    with workspace_scope(world.a):
+        return str(Invitation.objects.values_list("pk", flat=True)[0])
+
+
+def _alice_invitation_ids(world: World) -> set[str]:
+    with workspace_scope(world.a):
+        return {str(pk) for pk in Invitation.objects.values_list("pk", flat=True)}
+
+
+def _member_kwargs(world: World) -> dict[str, str]:
+    return {"member_id": _bob_membership_id(world)}
+
+
+def _invitation_kwargs(world: World) -> dict[str, str]:
+    return {"invitation_id": _alice_invitation_id(world)}
+
+
+def _workspace_a_state(world: World) -> tuple[object, ...]:
+    """What Charlie's requests must leave exactly as it was."""
+    with workspace_scope(world.a):
+        return (
+            sorted(Membership.objects.values_list("pk", "role")),
+            sorted(Invitation.objects.values_list("pk", "role", "revoked_at", "accepted_at")),
+        )
+
+
+def _alice_lead_id(world: World, *, trashed: bool = False) -> str:
+    """Alice's live (or trashed) lead, created on first use."""
+    from heroshhi.leads.models import Lead
+    from heroshhi.leads.services import lead_create, lead_trash
+
+    with workspace_scope(world.a):
+        found = Lead.objects.filter(deleted_at__isnull=not trashed).first()
+    if found is not None:
+        return str(found.pk)
+    owner = Actor.user(world.alice.pk, role=Role.OWNER)
+    phone = "+919812345678" if trashed else "+919876543210"
+    lead = lead_create(
+        workspace=world.a, actor=owner, name="Sweep", phone=phone, email=None, source="manual"
+    ).lead
+    if trashed:
+        lead_trash(workspace=world.a, actor=owner, lead=lead)
+    return str(lead.pk)
+
+
+def _lead_kwargs(world: World) -> dict[str, str]:
+    return {"lead_id": _alice_lead_id(world)}
+
+
+def _trashed_lead_kwargs(world: World) -> dict[str, str]:
+    return {"lead_id": _alice_lead_id(world, trashed=True)}
+
+
+def _alice_lead_state(world: World) -> set[str]:
+    """Alice's lead and timeline ids: a dedupe across tenants would add a timeline entry."""
+    from heroshhi.leads.models import Lead, TimelineEvent
+
+    _alice_lead_id(world)
+    with workspace_scope(world.a):
+        leads = {str(pk) for pk in Lead.objects.values_list("pk", flat=True)}
+        return leads | {str(pk) for pk in TimelineEvent.objects.values_list("pk", flat=True)}
+
+
+ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "core:home": Public("landing page; lists only the caller's own workspaces"),
     "core:healthz": Public("liveness, no data"),
     "core:readyz": Public("readiness, no data"),
     "accounts:login": Public("sign-in form"),
     "accounts:logout": Public("ends the caller's own session"),
+    "accounts:login_verify": Public("second sign-in step of the caller's own half-done sign-in"),
+    "accounts:password_reset": Public("reset request; the same answer for every address"),
+    "accounts:password_reset_done": Public("static notice"),
+    "accounts:password_reset_confirm": Public("new-password form behind a single-use token"),
+    "accounts:password_reset_complete": Public("static notice"),
+    "security:index": Public("the caller's own password, two-factor and sessions"),
+    "security:password_change": Public("changes the caller's own password"),
+    "security:logout_everywhere": Public("ends the caller's own sessions"),
+    "security:two_factor": Public("the caller's own two-factor settings"),
+    "security:two_factor_setup": Public("starts the caller's own enrolment"),
+    "security:two_factor_confirm": Public("confirms the caller's own enrolment"),
+    "security:two_factor_disable": Public("turns off the caller's own two-factor"),
+    "security:recovery_codes": Public("replaces the caller's own recovery codes"),
+    "security:workspace_two_factor": WorkspacePage(_no_kwargs),
+    "platform:workspaces": StaffOnly(_no_kwargs),
+    "platform:workspace_detail": StaffOnly(_workspace_a_id),
+    "platform:workspace_suspend": StaffOnly(_workspace_a_id),
+    "platform:workspace_reactivate": StaffOnly(_workspace_a_id),
+    "platform:audit_events": StaffOnly(_no_kwargs),
+    "platform:audit_verify": StaffOnly(_no_kwargs),
+    "audit:log": WorkspacePage(lambda world: {}),
+    "audit:verify": WorkspacePage(lambda world: {}),
+    "workspaces:signup": Public("creates a new account and workspace; shows no existing one"),
+    "workspaces:start": Public("creates a workspace owned by the caller; shows no other"),
+    "workspaces:invitation_accept": Public("parks the link's token in the caller's session"),
+    "workspaces:invitation_continue": Public(
+        "shows only the invitation whose secret token the caller holds (tests: workspaces)"
+    ),
+    "workspaces:dashboard": WorkspacePage(lambda world: {}),
+    "workspaces:team": WorkspacePage(lambda world: {}),
+    "workspaces:team_invite": WorkspacePage(lambda world: {}),
+    "workspaces:member_role": WorkspacePage(_member_kwargs),
+    "workspaces:member_remove": WorkspacePage(_member_kwargs),
+    "workspaces:invitation_revoke": WorkspacePage(_invitation_kwargs),
+    "leads:list": WorkspacePage(lambda world: {}),
+    "leads:create": WorkspacePage(lambda world: {}),
+    "leads:trash": WorkspacePage(lambda world: {}),
+    "leads:detail": WorkspacePage(_lead_kwargs),
+    "leads:edit": WorkspacePage(_lead_kwargs),
+    "leads:note_add": WorkspacePage(_lead_kwargs),
+    "leads:delete": WorkspacePage(_lead_kwargs),
+    "leads:restore": WorkspacePage(_trashed_lead_kwargs),
     # API patterns are covered operation by operation below.
     "api:openapi-json": Public("schema only"),
     "api:api-root": Public("API index, no data"),
@@ -82,6 +218,20 @@ ROUTES: dict[str, Public | WorkspacePage] = {
     "api:api_keys_list": Public("see API_OPERATIONS"),
     "api:api_keys_create": Public("see API_OPERATIONS"),
     "api:api_keys_revoke": Public("see API_OPERATIONS"),
+    "api:members_list": Public("see API_OPERATIONS"),
+    "api:members_update": Public("see API_OPERATIONS"),
+    "api:members_remove": Public("see API_OPERATIONS"),
+    "api:invitations_list": Public("see API_OPERATIONS"),
+    "api:invitations_create": Public("see API_OPERATIONS"),
+    "api:invitations_revoke": Public("see API_OPERATIONS"),
+    "api:leads_list": Public("see API_OPERATIONS"),
+    "api:leads_create": Public("see API_OPERATIONS"),
+    "api:leads_retrieve": Public("see API_OPERATIONS"),
+    "api:leads_update": Public("see API_OPERATIONS"),
+    "api:leads_trash": Public("see API_OPERATIONS"),
+    "api:leads_restore": Public("see API_OPERATIONS"),
+    "api:lead_notes_list": Public("see API_OPERATIONS"),
+    "api:lead_notes_create": Public("see API_OPERATIONS"),
 }
 
 API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = {
@@ -91,6 +241,31 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "DELETE /api/v1/api-keys/{key_id}": ForeignObject(
         lambda world: {"key_id": _alice_api_key_id(world)}
     ),
+    "GET /api/v1/members": ScopedList(_alice_membership_ids),
+    "PATCH /api/v1/members/{member_id}": ForeignObject(
+        lambda world: {"member_id": _bob_membership_id(world)}, body={"role": "manager"}
+    ),
+    "DELETE /api/v1/members/{member_id}": ForeignObject(
+        lambda world: {"member_id": _bob_membership_id(world)}
+    ),
+    "GET /api/v1/invitations": ScopedList(_alice_invitation_ids),
+    "POST /api/v1/invitations": ScopedCreate(
+        {"email": "sweep@b.example", "role": "sales"}, _alice_invitation_ids
+    ),
+    "DELETE /api/v1/invitations/{invitation_id}": ForeignObject(
+        lambda world: {"invitation_id": _alice_invitation_id(world)}
+    ),
+    "GET /api/v1/leads": ScopedList(_alice_lead_state),
+    # Same phone as Alice's lead: a dedupe across tenants would touch her timeline.
+    "POST /api/v1/leads": ScopedCreate(
+        {"name": "Sneaky", "phone": "+919876543210"}, _alice_lead_state
+    ),
+    "GET /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs),
+    "PATCH /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs, body={"tags": ["sneaky"]}),
+    "DELETE /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/restore": ForeignObject(_trashed_lead_kwargs),
+    "GET /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs, body={"body": "sneaky"}),
 }
 
 
@@ -135,6 +310,14 @@ def populated(world: World) -> World:
             name="sweep",
             role=Role.OWNER,
         )
+        invitation_create(
+            workspace=workspace,
+            actor=Actor.user("setup", role=Role.OWNER),
+            email=f"invitee@{workspace.slug}.example",
+            role=Role.MANAGER,
+            invited_by=None,
+            base_url="http://testserver",
+        )
     return world
 
 
@@ -160,6 +343,30 @@ def test_charlie_gets_404_on_every_workspace_page_of_alice(client, populated, na
     assert client.post(url).status_code == 404
 
 
+def _workspace_pages_with_object_ids() -> list[str]:
+    """Workspace pages whose URL names an object besides the workspace itself."""
+    return sorted(
+        name
+        for name, route in _url_patterns()
+        if isinstance(ROUTES.get(name), WorkspacePage) and route.count("<") > 1
+    )
+
+
+@pytest.mark.parametrize("name", _workspace_pages_with_object_ids())
+def test_charlie_gets_404_for_alices_objects_inside_his_own_workspace(client, populated, name):
+    """The same object ids under Charlie's own /w/<slug>/: his membership passes the
+    middleware, so only the scoped lookup stands between him and Alice's rows."""
+    probe = ROUTES[name]
+    assert isinstance(probe, WorkspacePage)
+    url = reverse(name, kwargs={"slug": populated.b.slug, **probe.kwargs(populated)})
+    before = _workspace_a_state(populated)
+    client.force_login(populated.charlie)
+    # 405: the view does not take that method at all, so it served nothing either.
+    assert client.get(url).status_code in (404, 405)
+    assert client.post(url, {"role": "sales", "reassign_to": ""}).status_code in (404, 405)
+    assert _workspace_a_state(populated) == before
+
+
 @pytest.mark.parametrize("operation", sorted(API_OPERATIONS))
 def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, operation):
     probe = API_OPERATIONS[operation]
@@ -169,8 +376,14 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
     if isinstance(probe, Public):
         return
     if isinstance(probe, ForeignObject):
-        response = call(path.format(**probe.path_params(populated)), **headers)
+        state_before = _workspace_a_state(populated)
+        url = path.format(**probe.path_params(populated))
+        if probe.body is None:
+            response = call(url, **headers)
+        else:
+            response = call(url, probe.body, content_type="application/json", **headers)
         assert response.status_code == 404, response.content
+        assert _workspace_a_state(populated) == state_before
         return
     if isinstance(probe, ScopedList):
         response = call(path, **headers)
@@ -182,3 +395,27 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
     before = probe.alice_ids(populated)
     call(path, probe.body, content_type="application/json", **headers)
     assert probe.alice_ids(populated) == before
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in ROUTES.items() if isinstance(p, StaffOnly)))
+def test_charlie_gets_404_on_every_platform_console_route(client, populated, name):
+    probe = ROUTES[name]
+    assert isinstance(probe, StaffOnly)
+    url = reverse(name, kwargs=probe.kwargs(populated))
+    client.login(email=populated.charlie.email, password=PASSWORD)
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, p in ROUTES.items() if isinstance(p, WorkspacePage))
+)
+def test_platform_staff_get_404_on_every_workspace_page_of_alice(client, populated, name):
+    """Staff are not members, so the admin role never reads a workspace's content (P27)."""
+    probe = ROUTES[name]
+    assert isinstance(probe, WorkspacePage)
+    url = reverse(name, kwargs={"slug": populated.a.slug, **probe.kwargs(populated)})
+    staff = User.objects.create_user("ops@platform.example", PASSWORD, is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404

@@ -94,3 +94,45 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (RFC 6238 TOTP, 30-second steps, 6 digits).
+
+    The shared secret is sealed with ``heroshhi.accounts.usercrypto`` (AES-256-GCM under a
+    key derived from the master key), bound to this user, so a database reader learns
+    nothing and a sealed secret copied to another user's row does not open there.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret_sealed = models.TextField()
+    # False while the user is still proving (with a first code) that the app is set up.
+    confirmed = models.BooleanField(default=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The newest time step a code was accepted for; that step and older ones are refused,
+    # so a code seen over a shoulder or in a proxy cannot be replayed.
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"totp of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use fallback for a lost authenticator. Only a hash is stored: the codes
+    carry 80 random bits, so a plain SHA-256 is enough (nothing to brute-force)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

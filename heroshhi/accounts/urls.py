@@ -1,19 +1,30 @@
-from django.contrib.auth import views as auth_views
+"""Signed-out pages, included at ``accounts/``: sign-in, its second step, sign-out and
+password reset."""
+
 from django.urls import path
 
-from heroshhi.accounts.forms import EmailAuthenticationForm
+from heroshhi.accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("login/verify/", views.login_verify_view, name="login_verify"),
+    path("logout/", views.logout_view, name="logout"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html",
-            authentication_form=EmailAuthenticationForm,
-            redirect_authenticated_user=True,
-        ),
-        name="login",
+        "password/reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
 ]

@@ -14,6 +14,7 @@ from heroshhi.core import ratelimit
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.request_context import client_ip
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.workspaces.platform_admin.selectors import workspace_is_suspended
 
 API_PREFIX = "/api/"
 
@@ -29,6 +30,12 @@ def too_many_requests(decision: ratelimit.Decision) -> HttpResponse:
     response = error_response(429, "rate_limited", "Too many requests; retry later.")
     response["Retry-After"] = str(decision.retry_after)
     return response
+
+
+def workspace_suspended() -> HttpResponse:
+    return error_response(
+        403, "workspace_suspended", "This workspace is suspended; its API keys are refused."
+    )
 
 
 class ApiKeyMiddleware:
@@ -51,6 +58,9 @@ class ApiKeyMiddleware:
         decision = ratelimit.hit(per_key, str(key.pk))
         if not decision.allowed:
             return too_many_requests(decision)
+        # A valid key of a suspended workspace is told why, not treated as a wrong key.
+        if workspace_is_suspended(key.workspace):
+            return workspace_suspended()
         api_key_touch(key=key)
         request.workspace = key.workspace  # type: ignore[attr-defined]
         request.actor = Actor(type=ActorType.API_KEY, id=str(key.pk), role=key.role)  # type: ignore[attr-defined]

@@ -87,3 +87,5 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 api.add_router("/", accounts_router)
+api.add_router("/", "heroshhi.workspaces.api.router")
+api.add_router("/leads", "heroshhi.leads.api.router")

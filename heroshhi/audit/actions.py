@@ -63,6 +63,8 @@ class AuditAction(StrEnum):
     PRIVACY_REQUEST_COMPLETED = "privacy_request_completed"
     RETENTION_RUN = "retention_run"
     AUDIT_PURGED = "audit_purged"
+    # Two-factor recovery data (a new set of recovery codes replaces the old one)
+    MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated"
 
 
 class Outcome(StrEnum):

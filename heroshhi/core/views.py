@@ -7,11 +7,13 @@ from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from heroshhi.core import selectors
+from heroshhi.workspaces.selectors import first_workspace_of
+from heroshhi.workspaces.views import workspace_start_page
 
 logger = logging.getLogger(__name__)
 
@@ -62,4 +64,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")
+    """Signed in: straight into the first workspace. Someone with none sees the "create or
+    join a workspace" page right here (no extra redirect)."""
+    workspace = first_workspace_of(user=request.user)
+    if workspace is not None:
+        return redirect("workspaces:dashboard", slug=workspace.slug)
+    return workspace_start_page(request)

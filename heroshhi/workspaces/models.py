@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -47,3 +48,53 @@ class Membership(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.workspace_id}:{self.role}"
+
+
+# Imported here, below Workspace, on purpose: the crypto package imports the audit
+# services, which import Workspace from this module. By now Workspace exists, so that
+# cycle resolves whichever module is imported first.
+from heroshhi.core.crypto.blind_indexes import BlindIndexField  # noqa: E402
+from heroshhi.core.crypto.fields import EncryptedTextField  # noqa: E402
+
+
+class Invitation(WorkspaceOwned):
+    """An offer of a seat in the workspace, sent to one e-mail address.
+
+    The address is personal data, so it is stored encrypted with a blind index for the
+    "already invited?" lookup. The link carries a single-use random token; only its
+    SHA-256 is stored, so a database reader cannot accept anyone's invitation.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        EXPIRED = "expired", _("Expired")
+        ACCEPTED = "accepted", _("Accepted")
+        REVOKED = "revoked", _("Revoked")
+
+    email = EncryptedTextField()
+    email_bidx = BlindIndexField()
+    role = models.CharField(max_length=20, choices=[(r.value, r.value) for r in Role])
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+    def status_at(self, now: datetime) -> Invitation.Status:
+        if self.accepted_at is not None:
+            return self.Status.ACCEPTED
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at <= now:
+            return self.Status.EXPIRED
+        return self.Status.PENDING

@@ -9,6 +9,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect
 
 from heroshhi.accounts.models import User
+from heroshhi.core.actors import Actor
+from heroshhi.workspaces.services import workspace_create
 
 pytestmark = pytest.mark.browser
 
@@ -59,7 +61,8 @@ def _sign_in(page: Page, *, password: str) -> None:
 def test_a_user_signs_in_and_lands_on_home(
     transactional_db: None, live_server: Any, browser: Browser, artifacts: Path
 ) -> None:
-    User.objects.create_user(email=EMAIL, password=PASSWORD)
+    user = User.objects.create_user(email=EMAIL, password=PASSWORD)
+    workspace_create(actor=Actor.system(), name="Asha Shop", slug="asha-shop", owner=user)
 
     desktop = browser.new_context(viewport=DESKTOP)
     page = desktop.new_page()
@@ -83,7 +86,7 @@ def test_a_user_signs_in_and_lands_on_home(
     page.screenshot(path=artifacts / "login-error-desktop.png", full_page=True)
 
     _sign_in(page, password=PASSWORD)
-    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page).to_have_url(f"{live_server.url}/w/asha-shop/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Heroshhi Pro")
     expect(page.get_by_text("No leads yet")).to_be_visible()
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "1")

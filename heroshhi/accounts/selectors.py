@@ -1,0 +1,61 @@
+"""Reads about a user's own sign-in security: two-factor state, sessions, owned workspaces."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from heroshhi.accounts import usercrypto
+from heroshhi.accounts.models import RecoveryCode, TotpDevice, User, UserSession
+from heroshhi.workspaces.models import Workspace
+from heroshhi.workspaces.permissions import Capability, has_capability
+from heroshhi.workspaces.selectors import memberships_of_user
+
+_TOTP_TABLE = "accounts_totpdevice"
+_TOTP_COLUMN = "secret_sealed"
+
+
+def totp_secret_context(user_id: object) -> usercrypto.SecretContext:
+    # Bound to the user, not the device row: starting enrolment again keeps the binding.
+    return usercrypto.SecretContext(table=_TOTP_TABLE, column=_TOTP_COLUMN, row_id=str(user_id))
+
+
+def totp_device_of(*, user: User) -> TotpDevice | None:
+    return TotpDevice.objects.filter(user=user).first()
+
+
+def totp_secret(*, device: TotpDevice) -> str:
+    context = totp_secret_context(device.user_id)
+    return usercrypto.open_sealed(device.secret_sealed, context=context).decode()
+
+
+def user_has_two_factor(*, user: User) -> bool:
+    """Whether the user signs in with a confirmed authenticator app."""
+    if not user.is_authenticated:
+        return False
+    return TotpDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def recovery_codes_left(*, user: User) -> int:
+    return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def user_sessions_list(*, user: User) -> QuerySet[UserSession]:
+    """The user's signed-in sessions, most recently used first."""
+    return UserSession.objects.filter(user=user).order_by("-last_seen_at", "-created_at")
+
+
+def workspaces_with_security_settings(*, user: User) -> list[Workspace]:
+    """Workspaces whose security settings this user may change (owner only)."""
+    return [
+        membership.workspace
+        for membership in memberships_of_user(user=user)
+        if has_capability(membership.role, Capability.SECURITY_SETTINGS)
+    ]
+
+
+def user_by_email(*, email: str) -> User | None:
+    """The account an e-mail address names (case-insensitive), or None."""
+    cleaned = email.strip()
+    if not cleaned:
+        return None
+    return User.objects.filter(email__iexact=cleaned).first()

@@ -1,0 +1,265 @@
+"""REST endpoints for leads and their notes, under /api/v1/leads.
+
+An API key acts with its role and no member of its own, so a ``sales`` key can create
+leads but sees none (sales see only leads assigned to them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from heroshhi.core.actors import Actor
+from heroshhi.leads import selectors, services
+from heroshhi.leads.access import access_lead
+from heroshhi.leads.models import Lead, Note
+from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, TAGS_PER_LEAD_MAX
+from heroshhi.workspaces.models import Workspace
+from heroshhi.workspaces.permissions import Capability
+
+router = Router(tags=["leads"])
+_PAGING_PARAMS = frozenset({"cursor", "limit"})
+
+
+class StageOut(Schema):
+    id: uuid.UUID
+    name: str
+    kind: str
+
+
+class LeadOut(Schema):
+    id: uuid.UUID
+    name: str | None
+    phone: str | None
+    email: str | None
+    description: str | None
+    source: str
+    source_details: dict[str, str]
+    stage: StageOut
+    owner: uuid.UUID | None
+    tags: list[str]
+    deal_value: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    deleted_at: datetime | None
+
+
+class LeadPageOut(Schema):
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+class LeadWriteOut(Schema):
+    deduplicated: bool
+    lead: LeadOut | None = Field(
+        description="Empty when the lead it merged into is assigned to someone else."
+    )
+
+
+class _StrictIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeadIn(_StrictIn):
+    name: str | None = Field(None, max_length=NAME_MAX)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=254)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    source: str = "api"
+    source_details: dict[str, str] | None = None
+    stage: str | None = None
+    owner: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=TAGS_PER_LEAD_MAX)
+    deal_value: Decimal | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+class LeadPatchIn(_StrictIn):
+    name: str | None = Field(None, max_length=NAME_MAX)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=254)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    source_details: dict[str, str] | None = None
+    stage: str | None = None
+    owner: str | None = None
+    tags: list[str] | None = Field(None, max_length=TAGS_PER_LEAD_MAX)
+    deal_value: Decimal | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+class NoteIn(_StrictIn):
+    body: str = Field(max_length=NOTE_MAX)
+
+
+class NoteOut(Schema):
+    id: uuid.UUID
+    body: str
+    author: uuid.UUID | None
+    created_at: datetime
+
+
+def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
+    return request.workspace, request.actor  # type: ignore[attr-defined]
+
+
+def _lead_out(lead: Lead) -> LeadOut:
+    return LeadOut(
+        id=lead.pk,
+        name=lead.name,
+        phone=lead.phone,
+        email=lead.email,
+        description=lead.description,
+        source=lead.source,
+        source_details=lead.source_details,
+        stage=StageOut(id=lead.stage.pk, name=lead.stage.name, kind=lead.stage.kind),
+        owner=lead.owner_id,
+        tags=sorted(tag.name for tag in lead.tags.all()),
+        deal_value=lead.deal_value,
+        created_at=lead.created_at,
+        updated_at=lead.updated_at,
+        last_activity_at=lead.last_activity_at,
+        deleted_at=lead.deleted_at,
+    )
+
+
+def _note_out(note: Note) -> NoteOut:
+    return NoteOut(id=note.pk, body=note.body, author=note.author_id, created_at=note.created_at)
+
+
+def _refuse_custom_fields(custom_fields: dict[str, Any] | None) -> None:
+    if custom_fields:
+        raise ValidationError(
+            {"custom_fields": [_("Custom fields are not configured for this workspace.")]}
+        )
+
+
+def _access(request: HttpRequest, lead_id: str, perm: Capability, *, trashed: bool = False) -> Lead:
+    workspace, actor = _context(request)
+    return access_lead(
+        workspace=workspace,
+        actor_role=actor.role or "",
+        member_id=None,  # an API key is no member
+        uid=lead_id,
+        perm=perm,
+        trashed=trashed,
+    )
+
+
+@router.get("", response=LeadPageOut)
+def leads_list(
+    request: HttpRequest,
+    stage: str | None = None,
+    owner: str | None = None,
+    source: str | None = None,
+    tag: str | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
+    q: str | None = None,
+    trashed: str | None = None,
+    cursor: str | None = None,
+    limit: int = selectors.PAGE_SIZE,
+) -> LeadPageOut:
+    workspace, actor = _context(request)
+    # The raw query is parsed again so unknown keys and repeated values are refused.
+    raw = {key: values for key, values in request.GET.lists() if key not in _PAGING_PARAMS}
+    page = selectors.leads_list(
+        workspace=workspace,
+        viewer=selectors.viewer_for(actor=actor),
+        filters=selectors.parse_lead_filters(raw),
+        after=cursor,
+        limit=limit,
+    )
+    return LeadPageOut(items=[_lead_out(lead) for lead in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("", response={200: LeadWriteOut, 201: LeadWriteOut})
+def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
+    workspace, actor = _context(request)
+    _refuse_custom_fields(payload.custom_fields)
+    result = services.lead_create(
+        workspace=workspace,
+        actor=actor,
+        name=payload.name,
+        phone=payload.phone,
+        email=payload.email,
+        source=payload.source,
+        source_details=payload.source_details,
+        stage=None
+        if payload.stage is None
+        else selectors.stage_for_input(workspace=workspace, value=payload.stage),
+        owner=None
+        if payload.owner is None
+        else selectors.member_for_input(workspace=workspace, value=payload.owner),
+        tags=payload.tags,
+        deal_value=payload.deal_value,
+        description=payload.description,
+    )
+    visible = selectors.lead_is_visible(viewer=selectors.viewer_for(actor=actor), lead=result.lead)
+    body = LeadWriteOut(
+        deduplicated=not result.created, lead=_lead_out(result.lead) if visible else None
+    )
+    return Status(201 if result.created else 200, body)
+
+
+@router.get("/{lead_id}", response=LeadOut)
+def leads_retrieve(request: HttpRequest, lead_id: str) -> LeadOut:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
+    services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
+    return _lead_out(lead)
+
+
+@router.patch("/{lead_id}", response=LeadOut)
+def leads_update(request: HttpRequest, lead_id: str, payload: LeadPatchIn) -> LeadOut:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.LEADS_EDIT)
+    changes = payload.model_dump(exclude_unset=True)
+    _refuse_custom_fields(changes.pop("custom_fields", None))
+    if "stage" in changes:
+        changes["stage"] = selectors.stage_for_input(workspace=workspace, value=changes["stage"])
+    if changes.get("owner") is not None:
+        changes["owner"] = selectors.member_for_input(workspace=workspace, value=changes["owner"])
+    if "tags" in changes and changes["tags"] is None:
+        changes["tags"] = []
+    lead = services.lead_update(workspace=workspace, actor=actor, lead=lead, **changes)
+    return _lead_out(lead)
+
+
+@router.delete("/{lead_id}", response={204: None})
+def leads_trash(request: HttpRequest, lead_id: str) -> Status[None]:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.LEADS_DELETE)
+    services.lead_trash(workspace=workspace, actor=actor, lead=lead)
+    return Status(204, None)
+
+
+@router.post("/{lead_id}/restore", response=LeadOut)
+def leads_restore(request: HttpRequest, lead_id: str) -> LeadOut:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.LEADS_DELETE, trashed=True)
+    return _lead_out(services.lead_restore(workspace=workspace, actor=actor, lead=lead))
+
+
+@router.get("/{lead_id}/notes", response=list[NoteOut])
+def lead_notes_list(request: HttpRequest, lead_id: str) -> list[NoteOut]:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
+    services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
+    return [_note_out(note) for note in selectors.lead_notes(workspace=workspace, lead=lead)]
+
+
+@router.post("/{lead_id}/notes", response={201: NoteOut})
+def lead_notes_create(request: HttpRequest, lead_id: str, payload: NoteIn) -> Status[NoteOut]:
+    workspace, actor = _context(request)
+    lead = _access(request, lead_id, Capability.NOTES_WRITE)
+    note = services.note_add(workspace=workspace, actor=actor, lead=lead, body=payload.body)
+    return Status(201, _note_out(note))

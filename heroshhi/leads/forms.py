@@ -1,0 +1,131 @@
+"""HTML forms. They shape input for the services, which do the real validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from heroshhi.leads.models import Source, Stage, Tag
+from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX
+from heroshhi.workspaces.models import Membership
+
+
+def member_label(member: Membership) -> str:
+    return member.user.full_name or member.user.email
+
+
+def _stage_choices(stages: Sequence[Stage]) -> list[tuple[str, str]]:
+    return [(str(stage.pk), stage.name) for stage in stages]
+
+
+def _member_choices(members: Sequence[Membership]) -> list[tuple[str, object]]:
+    return [("", _("Unassigned")), *((str(m.pk), member_label(m)) for m in members)]
+
+
+def split_tags(value: str) -> list[str]:
+    return [part for part in (piece.strip() for piece in value.split(",")) if part]
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's field errors next to the matching inputs, the rest on top."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, messages in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class _PipelineFields(forms.Form):
+    stage = forms.ChoiceField(label=_("Stage"), required=False)
+    owner = forms.ChoiceField(label=_("Owner"), required=False)
+    tags = forms.CharField(
+        label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
+    )
+    deal_value = forms.DecimalField(
+        label=_("Deal value (₹)"), required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        stages: Sequence[Stage],
+        members: Sequence[Membership] | None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["stage"].choices = _stage_choices(stages)  # type: ignore[attr-defined]
+        if members is None:
+            # Not allowed to assign: the field is not offered at all.
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].choices = _member_choices(members)  # type: ignore[attr-defined]
+
+
+class LeadCreateForm(_PipelineFields):
+    name = forms.CharField(label=_("Name"), required=False, max_length=NAME_MAX)
+    phone = forms.CharField(
+        label=_("Phone"),
+        required=False,
+        max_length=40,
+        help_text=_("Indian numbers with or without +91; other countries with their code."),
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    email = forms.CharField(
+        label=_("E-mail"),
+        required=False,
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    source = forms.ChoiceField(label=_("Source"), choices=Source.choices, initial=Source.MANUAL)
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        max_length=DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    field_order = ["name", "phone", "email", "source", "stage", "owner", "tags", "deal_value"]
+
+
+class LeadEditForm(_PipelineFields):
+    pass
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Note"), max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class LeadFilterForm(forms.Form):
+    """Renders the filter bar; the selector parses and checks the values itself."""
+
+    q = forms.CharField(label=_("Search"), required=False)
+    stage = forms.ChoiceField(label=_("Stage"), required=False)
+    owner = forms.ChoiceField(label=_("Owner"), required=False)
+    source = forms.ChoiceField(
+        label=_("Source"), required=False, choices=[("", _("Any source")), *Source.choices]
+    )
+    tag = forms.ChoiceField(label=_("Tag"), required=False)
+
+    def __init__(
+        self,
+        *args: object,
+        stages: Sequence[Stage],
+        members: Sequence[Membership] | None,
+        tags: Sequence[Tag],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["stage"].choices = [("", _("Any stage")), *_stage_choices(stages)]  # type: ignore[attr-defined]
+        self.fields["tag"].choices = [("", _("Any tag")), *((t.name, t.name) for t in tags)]  # type: ignore[attr-defined]
+        if members is None:
+            del self.fields["owner"]
+        else:
+            self.fields["owner"].choices = [  # type: ignore[attr-defined]
+                ("", _("Anyone")),
+                ("unassigned", _("Unassigned")),
+                *((str(m.pk), member_label(m)) for m in members),
+            ]

@@ -1,0 +1,169 @@
+"""Leads, their pipeline stages, tags, notes and timeline.
+
+Personal data (name, phone, e-mail, free text, note bodies) is encrypted per workspace;
+equality lookups and dedupe go through blind indexes, never through the ciphertext.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from heroshhi.core.crypto import BlindIndexField, EncryptedTextField
+from heroshhi.core.tenancy import WorkspaceOwned
+
+TRASH_RETENTION_DAYS = 30
+
+
+class Stage(WorkspaceOwned):
+    class Kind(models.TextChoices):
+        OPEN = "open", _("Open")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
+
+    name = models.CharField(max_length=60)
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OPEN)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="leads_stage_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(WorkspaceOwned):
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="leads_tag_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    FACEBOOK_ADS = "facebook_ads", _("Facebook ads")
+    GOOGLE_ADS = "google_ads", _("Google ads")
+    GOOGLE_SHEETS = "google_sheets", _("Google Sheets")
+    WEBHOOK = "webhook", _("Webhook")
+
+
+class Lead(WorkspaceOwned):
+    name = EncryptedTextField(null=True, blank=True)
+    phone = EncryptedTextField(null=True, blank=True)  # E.164
+    email = EncryptedTextField(null=True, blank=True)
+    description = EncryptedTextField(null=True, blank=True)
+    # Indexed together with the workspace below, not on their own.
+    phone_bidx = BlindIndexField(null=True, blank=True, db_index=False)
+    email_bidx = BlindIndexField(null=True, blank=True, db_index=False)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    # Attribution ids only (campaign, form, UTM); services allow-list the keys.
+    source_details = models.JSONField(default=dict, blank=True)
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
+    owner = models.ForeignKey(
+        "workspaces.Membership",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="leads")
+    deal_value = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Keyset pagination of the live list and the trash, newest first.
+            models.Index(
+                fields=["workspace", "deleted_at", "-created_at", "-id"],
+                name="leads_lead_keyset",
+            ),
+            models.Index(fields=["workspace", "phone_bidx"], name="leads_lead_phone_bidx"),
+            models.Index(fields=["workspace", "email_bidx"], name="leads_lead_email_bidx"),
+            models.Index(fields=["workspace", "owner", "deleted_at"], name="leads_lead_owner"),
+        ]
+
+    def __str__(self) -> str:
+        # Never the name: this string ends up in logs and admin breadcrumbs.
+        return str(self.pk)
+
+
+class LeadNameToken(WorkspaceOwned):
+    """One blind index per word of a lead's name, for word search over encrypted names."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="name_tokens")
+    token = BlindIndexField(db_index=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "token"], name="leads_nametoken_token")]
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "token"], name="leads_nametoken_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+
+class Note(WorkspaceOwned):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        "workspaces.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+
+class TimelineEvent(WorkspaceOwned):
+    """What happened to a lead. ``data`` holds field names and ids, never values."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Created")
+        UPDATED = "updated", _("Updated")
+        STAGE_CHANGED = "stage_changed", _("Stage changed")
+        ASSIGNED = "assigned", _("Assigned")
+        NOTE_ADDED = "note_added", _("Note added")
+        ENQUIRED_AGAIN = "enquired_again", _("Enquired again")
+        DELETED = "deleted", _("Moved to trash")
+        RESTORED = "restored", _("Restored")
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor_type = models.CharField(max_length=20)
+    actor_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["lead", "created_at"], name="leads_timeline_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.pk}"

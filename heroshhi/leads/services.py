@@ -1,0 +1,623 @@
+"""Every write to leads. Each service checks the role, writes its change, a timeline entry
+and an audit event in one transaction. Audit metadata and timeline data carry field names
+and ids only, never the values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from heroshhi.audit.actions import AuditAction
+from heroshhi.audit.services import audit_record
+from heroshhi.core.actors import Actor
+from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads import validation
+from heroshhi.leads.models import (
+    TRASH_RETENTION_DAYS,
+    Lead,
+    LeadNameToken,
+    Note,
+    Stage,
+    Tag,
+    TimelineEvent,
+)
+from heroshhi.leads.selectors import Viewer, lead_is_visible, viewer_for
+from heroshhi.workspaces.models import Membership, Workspace
+from heroshhi.workspaces.permissions import Capability, require_capability
+
+PURGE_BATCH = 500
+DEFAULT_STAGES: tuple[tuple[str, Stage.Kind], ...] = (
+    ("New", Stage.Kind.OPEN),
+    ("Contacted", Stage.Kind.OPEN),
+    ("Qualified", Stage.Kind.OPEN),
+    ("Won", Stage.Kind.WON),
+    ("Lost", Stage.Kind.LOST),
+)
+# Encrypted free-text fields a re-enquiry may fill when they are still empty.
+_FILLABLE = ("name", "phone", "email", "description")
+_EDITABLE = frozenset(
+    {"name", "phone", "email", "description", "source_details", "stage", "owner", "tags"}
+    | {"deal_value"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCreateResult:
+    lead: Lead
+    created: bool
+
+
+# Helpers --------------------------------------------------------------------------------
+
+
+def _collect(checks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run every field check and raise one ValidationError holding all field errors."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, check in checks.items():
+        try:
+            cleaned[name] = check()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _role(actor: Actor) -> str:
+    if not actor.role:
+        raise PermissionDenied("leads.no_role")
+    return actor.role
+
+
+def _timeline(
+    *, workspace: Workspace, actor: Actor, lead: Lead, kind: str, data: dict[str, object]
+) -> None:
+    TimelineEvent.objects.create(
+        workspace=workspace,
+        lead=lead,
+        kind=kind,
+        actor_type=actor.type.value,
+        actor_id=actor.id or "",
+        data=data,
+    )
+
+
+def _audit(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    action: AuditAction,
+    lead: Lead,
+    metadata: dict[str, object],
+    reason: str = "",
+) -> None:
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target=("lead", lead.pk),
+        reason=reason,
+        metadata=metadata,
+    )
+
+
+def _phone_bidx(workspace: Workspace, phone: str | None) -> str | None:
+    return None if phone is None else blind_index(workspace.pk, PHONE, phone)
+
+
+def _email_bidx(workspace: Workspace, email: str | None) -> str | None:
+    return None if email is None else blind_index(workspace.pk, EMAIL, email)
+
+
+def _set_name_tokens(*, workspace: Workspace, lead: Lead) -> None:
+    LeadNameToken.objects.filter(lead=lead).delete()
+    tokens = name_tokens(workspace.pk, lead.name or "")
+    LeadNameToken.objects.bulk_create(
+        [LeadNameToken(workspace=workspace, lead=lead, token=token) for token in tokens]
+    )
+
+
+def _tags_named(*, workspace: Workspace, names: list[str]) -> list[Tag]:
+    if not names:
+        return []
+    Tag.objects.bulk_create(
+        [Tag(workspace=workspace, name=name) for name in names], ignore_conflicts=True
+    )
+    return list(Tag.objects.filter(name__in=names))
+
+
+def _ensure_own_stage(workspace: Workspace, stage: Stage) -> Stage:
+    if stage.workspace_id != workspace.pk:
+        raise ValidationError({"stage": [_("Choose a valid option.")]})
+    return stage
+
+
+def _ensure_own_member(workspace: Workspace, member: Membership | None) -> Membership | None:
+    if member is not None and member.workspace_id != workspace.pk:
+        raise ValidationError({"owner": [_("Choose a valid option.")]})
+    return member
+
+
+def _require_visible(*, viewer: Viewer, lead: Lead, live: bool = True) -> None:
+    """A backstop behind ``access_lead``: not-yours and wrong-state look like 'missing'."""
+    if not lead_is_visible(viewer=viewer, lead=lead):
+        raise Http404
+    if live != (lead.deleted_at is None):
+        raise Http404
+
+
+def _live_duplicate(*, phone_bidx: str | None, email_bidx: str | None) -> Lead | None:
+    matches = [
+        lookup
+        for lookup in ({"phone_bidx": phone_bidx}, {"email_bidx": email_bidx})
+        if next(iter(lookup.values())) is not None
+    ]
+    for lookup in matches:
+        found = (
+            Lead.objects.select_for_update()
+            .filter(deleted_at__isnull=True, **lookup)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None
+
+
+# Stages --------------------------------------------------------------------------------
+
+
+def stages_ensure_defaults(*, workspace: Workspace) -> list[Stage]:
+    """The workspace's stages, creating New → Contacted → Qualified → Won / Lost on first use."""
+    with workspace_scope(workspace):
+        stages = list(Stage.objects.order_by("position", "name"))
+        if stages:
+            return stages
+        Stage.objects.bulk_create(
+            [
+                Stage(workspace=workspace, name=name, position=position, kind=kind)
+                for position, (name, kind) in enumerate(DEFAULT_STAGES)
+            ],
+            ignore_conflicts=True,  # another request may have just created them
+        )
+        return list(Stage.objects.order_by("position", "name"))
+
+
+# Create and dedupe ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    name: str | None,
+    phone: str | None,
+    email: str | None,
+    source: str,
+    source_details: Mapping[str, object] | None = None,
+    stage: Stage | None = None,
+    owner: Membership | None = None,
+    tags: Iterable[str] = (),
+    deal_value: Decimal | int | str | None = None,
+    description: str | None = None,
+) -> LeadCreateResult:
+    """A new lead, or the live lead with the same phone or e-mail, filled in and noted."""
+    require_capability(_role(actor), Capability.LEADS_CREATE)
+    data = _collect(
+        {
+            "name": lambda: validation.clean_name(name),
+            "phone": lambda: validation.clean_phone(phone),
+            "email": lambda: validation.clean_email(email),
+            "description": lambda: validation.clean_description(description),
+            "source": lambda: validation.clean_source(source),
+            "source_details": lambda: validation.clean_source_details(source_details),
+            "tags": lambda: validation.clean_tags(tags),
+            "deal_value": lambda: validation.clean_deal_value(deal_value),
+            "stage": lambda: None if stage is None else _ensure_own_stage(workspace, stage),
+            "owner": lambda: _ensure_own_member(workspace, owner),
+        }
+    )
+    if not (data["name"] or data["phone"] or data["email"]):
+        raise ValidationError(
+            {"name": [_("Give at least a name, a phone number or an e-mail address.")]}
+        )
+    with workspace_scope(workspace):
+        phone_bidx = _phone_bidx(workspace, data["phone"])
+        email_bidx = _email_bidx(workspace, data["email"])
+        existing = _live_duplicate(phone_bidx=phone_bidx, email_bidx=email_bidx)
+        if existing is not None:
+            _enquired_again(workspace=workspace, actor=actor, lead=existing, data=data)
+            return LeadCreateResult(lead=existing, created=False)
+        viewer = viewer_for(actor=actor)
+        lead = Lead(
+            workspace=workspace,
+            name=data["name"],
+            phone=data["phone"],
+            email=data["email"],
+            description=data["description"],
+            phone_bidx=phone_bidx,
+            email_bidx=email_bidx,
+            source=data["source"],
+            source_details=data["source_details"],
+            stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
+            owner_id=_initial_owner_id(viewer=viewer, owner=data["owner"]),
+            deal_value=data["deal_value"],
+        )
+        lead.save()
+        _set_name_tokens(workspace=workspace, lead=lead)
+        lead.tags.set(_tags_named(workspace=workspace, names=data["tags"]))
+        filled = [field for field in (*_FILLABLE, "deal_value") if data[field] is not None]
+        _timeline(
+            workspace=workspace,
+            actor=actor,
+            lead=lead,
+            kind=TimelineEvent.Kind.CREATED,
+            data={"source": lead.source, "fields": filled},
+        )
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_CREATED,
+            lead=lead,
+            metadata={"source": lead.source, "fields": filled, "tags": len(data["tags"])},
+        )
+    return LeadCreateResult(lead=lead, created=True)
+
+
+def _initial_owner_id(*, viewer: Viewer, owner: Membership | None) -> Any:
+    """Sales own what they create (or they could not see it); assigning others needs ASSIGN."""
+    if owner is None:
+        return None if viewer.sees_all else viewer.member_id
+    if owner.pk != viewer.member_id:
+        require_capability(viewer.role, Capability.LEADS_ASSIGN)
+    return owner.pk
+
+
+def _enquired_again(
+    *, workspace: Workspace, actor: Actor, lead: Lead, data: dict[str, Any]
+) -> None:
+    filled = [f for f in _FILLABLE if data[f] is not None and getattr(lead, f) in (None, "")]
+    for field in filled:
+        setattr(lead, field, data[field])
+    if "phone" in filled:
+        lead.phone_bidx = _phone_bidx(workspace, lead.phone)
+    if "email" in filled:
+        lead.email_bidx = _email_bidx(workspace, lead.email)
+    if lead.deal_value is None and data["deal_value"] is not None:
+        lead.deal_value = data["deal_value"]
+        filled.append("deal_value")
+    lead.updated_at = lead.last_activity_at = timezone.now()
+    lead.save()
+    if "name" in filled:
+        _set_name_tokens(workspace=workspace, lead=lead)
+    _timeline(
+        workspace=workspace,
+        actor=actor,
+        lead=lead,
+        kind=TimelineEvent.Kind.ENQUIRED_AGAIN,
+        data={"source": data["source"], "fields": filled},
+    )
+    _audit(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.LEAD_UPDATED,
+        lead=lead,
+        reason="enquired_again",
+        metadata={"source": data["source"], "fields": filled},
+    )
+
+
+# Update ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_update(*, workspace: Workspace, actor: Actor, lead: Lead, **changes: Any) -> Lead:
+    """Apply the given changes; records which fields changed, stage moves and assignment."""
+    require_capability(_role(actor), Capability.LEADS_EDIT)
+    unknown = sorted(set(changes) - _EDITABLE)
+    if unknown:
+        raise ValidationError({name: [_("This field cannot be changed.")] for name in unknown})
+    with workspace_scope(workspace):
+        viewer = viewer_for(actor=actor)
+        _require_visible(viewer=viewer, lead=lead)
+        changed = _apply_field_changes(workspace=workspace, lead=lead, changes=changes)
+        moves = _apply_moves(workspace=workspace, viewer=viewer, lead=lead, changes=changes)
+        new_tags = _tag_change(workspace=workspace, lead=lead, changes=changes)
+        if not (changed or moves or new_tags is not None):
+            return lead
+        lead.updated_at = lead.last_activity_at = timezone.now()
+        lead.save()
+        if "name" in changed:
+            _set_name_tokens(workspace=workspace, lead=lead)
+        if new_tags is not None:
+            lead.tags.set(new_tags)
+            changed.append("tags")
+        if changed:
+            _timeline(
+                workspace=workspace,
+                actor=actor,
+                lead=lead,
+                kind=TimelineEvent.Kind.UPDATED,
+                data={"fields": changed},
+            )
+        for kind, data in moves:
+            _timeline(workspace=workspace, actor=actor, lead=lead, kind=kind, data=data)
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_UPDATED,
+            lead=lead,
+            metadata={"fields": changed + [kind for kind, _data in moves]},
+        )
+    return lead
+
+
+def _apply_field_changes(*, workspace: Workspace, lead: Lead, changes: dict[str, Any]) -> list[str]:
+    cleaners: dict[str, Callable[[object], Any]] = {
+        "name": validation.clean_name,
+        "phone": validation.clean_phone,
+        "email": validation.clean_email,
+        "description": validation.clean_description,
+        "source_details": validation.clean_source_details,
+        "deal_value": validation.clean_deal_value,
+    }
+    cleaned = _collect(
+        {
+            field: (lambda c=clean, v=changes[field]: c(v))  # type: ignore[misc]
+            for field, clean in cleaners.items()
+            if field in changes
+        }
+    )
+    changed = [field for field, value in cleaned.items() if getattr(lead, field) != value]
+    for field in changed:
+        setattr(lead, field, cleaned[field])
+    if "phone" in changed:
+        lead.phone_bidx = _phone_bidx(workspace, lead.phone)
+        _refuse_taken(lead=lead, field="phone", lookup={"phone_bidx": lead.phone_bidx})
+    if "email" in changed:
+        lead.email_bidx = _email_bidx(workspace, lead.email)
+        _refuse_taken(lead=lead, field="email", lookup={"email_bidx": lead.email_bidx})
+    return changed
+
+
+def _refuse_taken(*, lead: Lead, field: str, lookup: dict[str, str | None]) -> None:
+    """Two live leads never share a phone or e-mail; dedupe depends on it."""
+    if next(iter(lookup.values())) is None:
+        return
+    others = Lead.objects.filter(deleted_at__isnull=True, **lookup).exclude(pk=lead.pk)
+    if others.exists():
+        raise ValidationError({field: [_("Another lead already has this value.")]})
+
+
+def _apply_moves(
+    *, workspace: Workspace, viewer: Viewer, lead: Lead, changes: dict[str, Any]
+) -> list[tuple[str, dict[str, object]]]:
+    moves: list[tuple[str, dict[str, object]]] = []
+    if "stage" in changes:
+        stage = _ensure_own_stage(workspace, changes["stage"])
+        if stage.pk != lead.stage_id:
+            moves.append(
+                (
+                    TimelineEvent.Kind.STAGE_CHANGED,
+                    {"from": str(lead.stage_id), "to": str(stage.pk)},
+                )
+            )
+            lead.stage = stage
+    if "owner" in changes:
+        owner = _ensure_own_member(workspace, changes["owner"])
+        owner_id = None if owner is None else owner.pk
+        if owner_id != lead.owner_id:
+            require_capability(viewer.role, Capability.LEADS_ASSIGN)
+            moves.append(
+                (
+                    TimelineEvent.Kind.ASSIGNED,
+                    {"from": _id_or_none(lead.owner_id), "to": _id_or_none(owner_id)},
+                )
+            )
+            lead.owner = owner
+    return moves
+
+
+def _id_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _tag_change(*, workspace: Workspace, lead: Lead, changes: dict[str, Any]) -> list[Tag] | None:
+    if "tags" not in changes:
+        return None
+    names = _collect({"tags": lambda: validation.clean_tags(changes["tags"])})["tags"]
+    if set(names) == {tag.name for tag in lead.tags.all()}:
+        return None
+    return _tags_named(workspace=workspace, names=names)
+
+
+# Trash, restore, delete ------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_trash(*, workspace: Workspace, actor: Actor, lead: Lead) -> Lead:
+    require_capability(_role(actor), Capability.LEADS_DELETE)
+    with workspace_scope(workspace):
+        _require_visible(viewer=viewer_for(actor=actor), lead=lead)
+        lead.deleted_at = timezone.now()
+        lead.save()
+        _timeline(
+            workspace=workspace, actor=actor, lead=lead, kind=TimelineEvent.Kind.DELETED, data={}
+        )
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_DELETED,
+            lead=lead,
+            metadata={"mode": "trash"},
+        )
+    return lead
+
+
+@transaction.atomic
+def lead_restore(*, workspace: Workspace, actor: Actor, lead: Lead) -> Lead:
+    """Back from the trash, within the retention window only."""
+    require_capability(_role(actor), Capability.LEADS_DELETE)
+    with workspace_scope(workspace):
+        _require_visible(viewer=viewer_for(actor=actor), lead=lead, live=False)
+        assert lead.deleted_at is not None  # checked just above
+        if lead.deleted_at < timezone.now() - timedelta(days=TRASH_RETENTION_DAYS):
+            raise ValidationError(
+                {"lead": [_("This lead was deleted more than 30 days ago and cannot come back.")]}
+            )
+        lead.deleted_at = None
+        lead.save()
+        _timeline(
+            workspace=workspace, actor=actor, lead=lead, kind=TimelineEvent.Kind.RESTORED, data={}
+        )
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_RESTORED,
+            lead=lead,
+            metadata={},
+        )
+    return lead
+
+
+@transaction.atomic
+def lead_delete_now(*, workspace: Workspace, actor: Actor, lead: Lead) -> None:
+    """Hard delete at once (owners only), with everything attached."""
+    require_capability(_role(actor), Capability.LEADS_DELETE_NOW)
+    with workspace_scope(workspace):
+        notes = Note.objects.filter(lead=lead).count()
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.DATA_DELETE,
+            lead=lead,
+            metadata={"entity": "lead", "notes": notes},
+        )
+        lead.delete()
+
+
+# Notes and reads --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def note_add(*, workspace: Workspace, actor: Actor, lead: Lead, body: str) -> Note:
+    require_capability(_role(actor), Capability.NOTES_WRITE)
+    text = validation.clean_note_body(body)
+    with workspace_scope(workspace):
+        viewer = viewer_for(actor=actor)
+        _require_visible(viewer=viewer, lead=lead)
+        note = Note.objects.create(
+            workspace=workspace, lead=lead, author_id=viewer.member_id, body=text
+        )
+        lead.last_activity_at = timezone.now()
+        lead.save()
+        _timeline(
+            workspace=workspace,
+            actor=actor,
+            lead=lead,
+            kind=TimelineEvent.Kind.NOTE_ADDED,
+            data={"note": str(note.pk)},
+        )
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_UPDATED,
+            lead=lead,
+            metadata={"fields": ["notes"]},
+        )
+    return note
+
+
+def lead_record_view(*, workspace: Workspace, actor: Actor, lead: Lead) -> None:
+    """Opening one lead's details is a sensitive read (P25)."""
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.SENSITIVE_READ,
+        target=("lead", lead.pk),
+        metadata={"entity": "lead"},
+    )
+
+
+# Purge ----------------------------------------------------------------------------------
+
+
+def leads_purge_trashed(*, now: datetime | None = None) -> int:
+    """Hard-delete leads trashed more than 30 days ago, in every workspace (P14)."""
+    cutoff = (now or timezone.now()) - timedelta(days=TRASH_RETENTION_DAYS)
+    deleted = 0
+    for workspace in _workspaces_with_expired_trash(cutoff=cutoff):
+        while batch := _purge_batch(workspace=workspace, cutoff=cutoff):
+            deleted += batch
+    return deleted
+
+
+def _workspaces_with_expired_trash(*, cutoff: datetime) -> list[Workspace]:
+    """The one cross-workspace read of leads: which workspaces have trash to purge."""
+    ids = (
+        Lead.objects.unscoped()
+        .filter(deleted_at__lt=cutoff)
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    return list(Workspace.objects.filter(pk__in=list(ids)))
+
+
+@transaction.atomic
+def _purge_batch(*, workspace: Workspace, cutoff: datetime) -> int:
+    with workspace_scope(workspace):
+        ids = list(
+            Lead.objects.filter(deleted_at__lt=cutoff).values_list("pk", flat=True)[:PURGE_BATCH]
+        )
+        if not ids:
+            return 0
+        # Notes, timeline, name tokens and tag links go with the leads (FK cascade).
+        _total, per_model = Lead.objects.filter(pk__in=ids).delete()
+        count = per_model.get(Lead._meta.label, 0)
+        audit_record(
+            workspace=workspace,
+            actor=Actor.system(),
+            action=AuditAction.DATA_DELETE,
+            reason="retention",
+            metadata={"entity": "lead", "count": count},
+        )
+    return count
+
+
+def leads_hand_back(
+    *, workspace: Workspace, actor: Actor, member: Membership, reassign_to: Membership | None
+) -> int:
+    """Move every live and trashed lead owned by ``member`` to ``reassign_to`` (None: the
+    unassigned pool), with an ``assigned`` timeline entry each. Used when a member leaves;
+    the caller holds the transaction and audits the removal. Returns how many moved."""
+    with workspace_scope(workspace):
+        lead_ids = list(Lead.objects.filter(owner=member).values_list("pk", flat=True))
+        if not lead_ids:
+            return 0
+        Lead.objects.filter(pk__in=lead_ids).update(owner=reassign_to, updated_at=timezone.now())
+        data = {"from": str(member.pk), "to": _id_or_none(reassign_to.pk if reassign_to else None)}
+        TimelineEvent.objects.bulk_create(
+            TimelineEvent(
+                workspace=workspace,
+                lead_id=lead_id,
+                kind=TimelineEvent.Kind.ASSIGNED,
+                actor_type=actor.type.value,
+                actor_id=actor.id or "",
+                data=data,
+            )
+            for lead_id in lead_ids
+        )
+    return len(lead_ids)

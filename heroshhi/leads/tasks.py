@@ -1,0 +1,19 @@
+"""Periodic lead jobs (scheduled in CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from heroshhi.leads import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def leads_purge_trashed() -> dict[str, int]:
+    """Hard-delete leads 30 days after they went to the trash; safe to run twice."""
+    deleted = services.leads_purge_trashed()
+    logger.info("lead trash purge finished", extra={"deleted": deleted})
+    return {"deleted": deleted}
