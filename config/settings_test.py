@@ -5,6 +5,7 @@ Keys and files live under var/test so tests never touch a developer's demo data.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ.setdefault(
@@ -17,10 +18,19 @@ from config.settings import CACHES as _BASE_CACHES
 # Hashing cost is not what these tests measure; a test that checks Argon2 overrides this.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Parallel test processes share Redis and the broker: give each its own namespace.
+# Parallel test processes share Redis and the broker: give each its own Redis database
+# (tests clear the cache, which flushes a whole database) and its own queue.
 _TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "main")
 if REDIS_URL:  # noqa: F405
-    CACHES = {"default": {**_BASE_CACHES["default"], "KEY_PREFIX": f"heroshhi-{_TEST_PROCESS}"}}
+    _worker_number = int(_TEST_PROCESS[2:]) if _TEST_PROCESS.startswith("gw") else 0
+    _parts = urlsplit(REDIS_URL)  # noqa: F405
+    CACHES = {
+        "default": {
+            **_BASE_CACHES["default"],
+            # Database 0 is the developer's, 1 often the broker; tests use 2 and up.
+            "LOCATION": urlunsplit(_parts._replace(path=f"/{2 + _worker_number % 14}")),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"
