@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 
 
@@ -57,3 +58,9 @@ def hit(limit: Limit, key: str, *, now: float | None = None) -> Decision:
         return Decision(allowed=True, remaining=int(limit.limit - weighted), retry_after=0)
     retry_after = math.ceil(limit.window_seconds - (now % limit.window_seconds))
     return Decision(allowed=False, remaining=0, retry_after=max(1, retry_after))
+
+
+def webhook_limit() -> Limit:
+    """Inbound webhooks get their own, much higher bucket per channel, counted apart from
+    the API's, so a flood of API calls can never make us refuse Meta or Google deliveries."""
+    return Limit("webhook", settings.WEBHOOK_RATE_LIMIT_PER_MINUTE, 60)

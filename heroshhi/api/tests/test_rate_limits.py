@@ -60,3 +60,19 @@ def test_the_window_slides_so_traffic_recovers():
     assert ratelimit.hit(limit, key, now=start + 90).allowed
     # Two windows later the bucket is empty again.
     assert all(ratelimit.hit(limit, key, now=start + 180 + i).allowed for i in range(10))
+
+
+def test_a_saturated_api_bucket_leaves_the_webhook_bucket_alone(
+    client, world, settings, monkeypatch
+):
+    _freeze_clock(monkeypatch)
+    settings.API_RATE_LIMIT_PER_MINUTE = 5
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 6000
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {_key(world.a)}"}
+    for _ in range(5):
+        client.get("/api/v1/me", **headers)
+    assert client.get("/api/v1/me", **headers).status_code == 429
+    channel = uuid.uuid4().hex
+    decisions = [ratelimit.hit(ratelimit.webhook_limit(), channel) for _ in range(200)]
+    assert all(decision.allowed for decision in decisions)
+    assert decisions[-1].remaining == 6000 - 200
