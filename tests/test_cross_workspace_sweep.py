@@ -66,9 +66,11 @@ class ForeignObject:
 
 @dataclass(frozen=True)
 class ScopedList:
-    """An API list: Charlie's key must see none of Alice's ids."""
+    """An API list or search: Charlie's key must see none of Alice's ids."""
 
     alice_ids: Callable[[World], set[str]]
+    # A search body (sent as JSON); None means a plain GET.
+    body: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,9 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "platform:audit_verify": StaffOnly(_no_kwargs),
     "audit:log": WorkspacePage(lambda world: {}),
     "audit:verify": WorkspacePage(lambda world: {}),
+    "api_keys:list": WorkspacePage(lambda world: {}),
+    "api_keys:create": WorkspacePage(lambda world: {}),
+    "api_keys:revoke": WorkspacePage(lambda world: {"key_id": _alice_api_key_id(world)}),
     "workspaces:signup": Public("creates a new account and workspace; shows no existing one"),
     "workspaces:start": Public("creates a workspace owned by the caller; shows no other"),
     "workspaces:invitation_accept": Public("parks the link's token in the caller's session"),
@@ -225,6 +230,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:invitations_create": Public("see API_OPERATIONS"),
     "api:invitations_revoke": Public("see API_OPERATIONS"),
     "api:leads_list": Public("see API_OPERATIONS"),
+    "api:leads_search": Public("see API_OPERATIONS"),
     "api:leads_create": Public("see API_OPERATIONS"),
     "api:leads_retrieve": Public("see API_OPERATIONS"),
     "api:leads_update": Public("see API_OPERATIONS"),
@@ -256,6 +262,8 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
         lambda world: {"invitation_id": _alice_invitation_id(world)}
     ),
     "GET /api/v1/leads": ScopedList(_alice_lead_state),
+    # Alice's lead's phone and name: the search must not cross into her workspace.
+    "POST /api/v1/leads/search": ScopedList(_alice_lead_state, body={"q": "98765 43210"}),
     # Same phone as Alice's lead: a dedupe across tenants would touch her timeline.
     "POST /api/v1/leads": ScopedCreate(
         {"name": "Sneaky", "phone": "+919876543210"}, _alice_lead_state
@@ -386,7 +394,10 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
         assert _workspace_a_state(populated) == state_before
         return
     if isinstance(probe, ScopedList):
-        response = call(path, **headers)
+        if probe.body is None:
+            response = call(path, **headers)
+        else:
+            response = call(path, probe.body, content_type="application/json", **headers)
         assert response.status_code == 200
         body = response.content.decode()
         leaked = [uid for uid in probe.alice_ids(populated) if uid in body]

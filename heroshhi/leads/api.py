@@ -163,18 +163,52 @@ def leads_list(
     tag: str | None = None,
     created_from: str | None = None,
     created_to: str | None = None,
-    q: str | None = None,
     trashed: str | None = None,
     cursor: str | None = None,
     limit: int = selectors.PAGE_SIZE,
 ) -> LeadPageOut:
-    workspace, actor = _context(request)
+    """Filtered list. Search terms (names, phones, e-mails) are personal data and never go
+    in a URL: search with ``POST /leads/search`` instead."""
     # The raw query is parsed again so unknown keys and repeated values are refused.
     raw = {key: values for key, values in request.GET.lists() if key not in _PAGING_PARAMS}
+    return _page(request, raw, allowed=selectors.FILTER_KEYS - {"q"}, cursor=cursor, limit=limit)
+
+
+class LeadSearchIn(Schema):
+    q: str = Field(default="", max_length=200)
+    stage: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    tag: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+    trashed: bool = False
+    cursor: str | None = None
+    limit: int = selectors.PAGE_SIZE
+
+
+@router.post("/search", response=LeadPageOut)
+def leads_search(request: HttpRequest, payload: LeadSearchIn) -> LeadPageOut:
+    """Search by name words, a phone number in any common format, or an e-mail address,
+    combined with the same filters as the list."""
+    raw = payload.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
+    raw["trashed"] = "true" if payload.trashed else ""
+    return _page(request, raw, cursor=payload.cursor, limit=payload.limit)
+
+
+def _page(
+    request: HttpRequest,
+    raw: dict[str, Any],
+    *,
+    cursor: str | None,
+    limit: int,
+    allowed: frozenset[str] = selectors.FILTER_KEYS,
+) -> LeadPageOut:
+    workspace, actor = _context(request)
     page = selectors.leads_list(
         workspace=workspace,
         viewer=selectors.viewer_for(actor=actor),
-        filters=selectors.parse_lead_filters(raw),
+        filters=selectors.parse_lead_filters(raw, allowed=allowed),
         after=cursor,
         limit=limit,
     )

@@ -88,7 +88,9 @@ def test_malformed_json_is_a_typed_4xx(client, alice_key):
 def test_list_filters_and_refuses_unknown_filters(client, alice_key):
     _post(client, alice_key, {"name": "Priya Sharma", "source": "google_ads"})
     _post(client, alice_key, {"name": "Rahul Verma"})
-    listed = client.get(URL, {"q": "sharma"}, **alice_key)
+    listed = client.post(
+        f"{URL}/search", {"q": "sharma"}, content_type="application/json", **alice_key
+    )
     assert [lead["name"] for lead in listed.json()["items"]] == ["Priya Sharma"]
     by_source = client.get(URL, {"source": "google_ads"}, **alice_key).json()["items"]
     assert [lead["name"] for lead in by_source] == ["Priya Sharma"]
@@ -117,7 +119,12 @@ def test_retrieve_update_notes_trash_and_restore(client, alice_key):
     assert [note["body"] for note in notes] == ["Call after 6"]
     assert client.delete(f"{URL}/{lead_id}", **alice_key).status_code == 204
     assert client.get(f"{URL}/{lead_id}", **alice_key).status_code == 404
-    assert client.get(URL, {"q": PHONE}, **alice_key).json()["items"] == []
+    assert (
+        client.post(
+            f"{URL}/search", {"q": PHONE}, content_type="application/json", **alice_key
+        ).json()["items"]
+        == []
+    )
     restored = client.post(f"{URL}/{lead_id}/restore", **alice_key)
     assert restored.status_code == 200
     assert restored.json()["deleted_at"] is None
@@ -133,7 +140,12 @@ def test_charlie_gets_404_for_alices_lead_and_sees_none_in_lists(client, alice_k
     )
     assert patched.status_code == 404
     assert client.delete(f"{URL}/{lead_id}", **charlie_key).status_code == 404
-    assert client.get(URL, {"q": PHONE}, **charlie_key).json()["items"] == []
+    assert (
+        client.post(
+            f"{URL}/search", {"q": PHONE}, content_type="application/json", **charlie_key
+        ).json()["items"]
+        == []
+    )
     assert client.get(f"{URL}/not-a-uuid", **charlie_key).json()["error"]["code"] == "not_found"
 
 
@@ -143,3 +155,9 @@ def test_a_sales_key_can_create_but_sees_no_lead(client, world):
     assert created.status_code == 201
     assert created.json()["lead"] is None
     assert client.get(URL, **sales_key).json()["items"] == []
+
+
+def test_search_terms_are_refused_in_the_url(client, world, alice_key):
+    response = client.get(URL, {"q": PHONE}, **alice_key)
+    assert response.status_code == 422
+    assert "q" in response.json()["error"]["fields"]
