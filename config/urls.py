@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("heroshhi.workspaces.urls")),
     path("platform/", include("heroshhi.workspaces.platform_admin.urls")),
     path("w/<slug:slug>/settings/audit/", include("heroshhi.audit.urls")),
+    path("w/<slug:slug>/settings/api-keys/", include("heroshhi.accounts.api_key_urls")),
     path("w/<slug:slug>/leads/", include("heroshhi.leads.urls")),
 ]
 

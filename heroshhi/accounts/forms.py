@@ -13,7 +13,9 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from heroshhi.accounts.models import User
+from heroshhi.accounts.models import ApiKey, User
+from heroshhi.workspaces.labels import role_choices
+from heroshhi.workspaces.permissions import Role
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -162,3 +164,29 @@ def add_check_error(form: forms.Form, field: str, problem: str | None, wrong: St
         form.add_error(field, ValidationError(TOO_MANY_ATTEMPTS, code="locked"))
     elif problem is not None:
         form.add_error(field, ValidationError(wrong, code=problem))
+
+
+ROLE_NOT_GRANTABLE = _("Choose one of the roles offered. A key cannot have more rights than you.")
+
+
+class ApiKeyCreateForm(forms.Form):
+    """A name to tell the key apart, and its role: only roles the member may grant."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=ApiKey._meta.get_field("name").max_length,
+        help_text=_('What uses the key, e.g. "Website form" or "Zapier".'),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(
+        label=_("Role"),
+        help_text=_("The key may do what a member with this role may do."),
+        error_messages={"invalid_choice": ROLE_NOT_GRANTABLE},
+    )
+
+    def __init__(self, *args: Any, grantable: frozenset[Role], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)
+        role_field.choices = role_choices(grantable)
+        role_field.initial = Role.SALES.value

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from heroshhi.accounts import usercrypto
-from heroshhi.accounts.models import RecoveryCode, TotpDevice, User, UserSession
+from heroshhi.accounts.models import ApiKey, RecoveryCode, TotpDevice, User, UserSession
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 from heroshhi.workspaces.selectors import memberships_of_user
@@ -59,3 +59,13 @@ def user_by_email(*, email: str) -> User | None:
     if not cleaned:
         return None
     return User.objects.filter(email__iexact=cleaned).first()
+
+
+def api_keys_of_workspace(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    """The workspace's API keys for the settings page: active ones first, newest first,
+    with their creators in the same query."""
+    return (
+        ApiKey.objects.filter(workspace=workspace)
+        .select_related("created_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at")
+    )
