@@ -165,6 +165,36 @@ def _alice_lead_state(world: World) -> set[str]:
         return leads | {str(pk) for pk in TimelineEvent.objects.values_list("pk", flat=True)}
 
 
+def _alice_stage_kwargs(world: World) -> dict[str, str]:
+    from heroshhi.leads.services import stages_ensure_defaults
+
+    return {"stage_id": str(stages_ensure_defaults(workspace=world.a)[0].pk)}
+
+
+def _alice_task_kwargs(world: World) -> dict[str, str]:
+    """An open task on Alice's live lead, created on first use."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heroshhi.leads.models import Lead, Task
+    from heroshhi.leads.services import task_create
+
+    lead_id = _alice_lead_id(world)
+    with workspace_scope(world.a):
+        found = Task.objects.values_list("pk", flat=True).first()
+        lead = Lead.objects.get(pk=lead_id)
+    if found is None:
+        found = task_create(
+            workspace=world.a,
+            actor=Actor.user(world.alice.pk, role=Role.OWNER),
+            lead=lead,
+            title="Call back",
+            due_at=timezone.now() - timedelta(hours=1),
+        ).pk
+    return {"task_id": str(found)}
+
+
 ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "core:home": Public("landing page; lists only the caller's own workspaces"),
     "core:healthz": Public("liveness, no data"),
@@ -216,6 +246,17 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:note_add": WorkspacePage(_lead_kwargs),
     "leads:delete": WorkspacePage(_lead_kwargs),
     "leads:restore": WorkspacePage(_trashed_lead_kwargs),
+    "leads:export": WorkspacePage(lambda world: {}),
+    "leads:stages": WorkspacePage(lambda world: {}),
+    "leads:stage_edit": WorkspacePage(_alice_stage_kwargs),
+    "leads:stage_move": WorkspacePage(_alice_stage_kwargs),
+    "leads:stage_delete": WorkspacePage(_alice_stage_kwargs),
+    "leads:board": WorkspacePage(lambda world: {}),
+    "leads:board_move": WorkspacePage(_lead_kwargs),
+    "leads:tasks": WorkspacePage(lambda world: {}),
+    "leads:task_add": WorkspacePage(_lead_kwargs),
+    "leads:task_done": WorkspacePage(_alice_task_kwargs),
+    "leads:task_reopen": WorkspacePage(_alice_task_kwargs),
     # API patterns are covered operation by operation below.
     "api:openapi-json": Public("schema only"),
     "api:api-root": Public("API index, no data"),
@@ -238,6 +279,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:leads_restore": Public("see API_OPERATIONS"),
     "api:lead_notes_list": Public("see API_OPERATIONS"),
     "api:lead_notes_create": Public("see API_OPERATIONS"),
+    "api:leads_export": Public("see API_OPERATIONS"),
 }
 
 API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = {
@@ -274,6 +316,8 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "POST /api/v1/leads/{lead_id}/restore": ForeignObject(_trashed_lead_kwargs),
     "GET /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs),
     "POST /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs, body={"body": "sneaky"}),
+    # Charlie's export must hold none of Alice's lead ids.
+    "GET /api/v1/leads/export.csv": ScopedList(_alice_lead_state),
 }
 
 
@@ -399,7 +443,9 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
         else:
             response = call(path, probe.body, content_type="application/json", **headers)
         assert response.status_code == 200
-        body = response.content.decode()
+        # A streamed download (the CSV export) is read to the end like any other body.
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        body = raw.decode()
         leaked = [uid for uid in probe.alice_ids(populated) if uid in body]
         assert leaked == []
         return

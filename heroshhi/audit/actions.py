@@ -65,6 +65,10 @@ class AuditAction(StrEnum):
     AUDIT_PURGED = "audit_purged"
     # Two-factor recovery data (a new set of recovery codes replaces the old one)
     MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated"
+    # Pipeline configuration (stages are workspace settings, not leads)
+    STAGE_CREATED = "stage_created"
+    STAGE_UPDATED = "stage_updated"
+    STAGE_DELETED = "stage_deleted"
 
 
 class Outcome(StrEnum):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
@@ -20,10 +20,11 @@ from pydantic import ConfigDict, Field
 from heroshhi.core.actors import Actor
 from heroshhi.leads import selectors, services
 from heroshhi.leads.access import access_lead
+from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.models import Lead, Note
 from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, TAGS_PER_LEAD_MAX
 from heroshhi.workspaces.models import Workspace
-from heroshhi.workspaces.permissions import Capability
+from heroshhi.workspaces.permissions import Capability, require_capability
 
 router = Router(tags=["leads"])
 _PAGING_PARAMS = frozenset({"cursor", "limit"})
@@ -242,6 +243,31 @@ def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
         deduplicated=not result.created, lead=_lead_out(result.lead) if visible else None
     )
     return Status(201 if result.created else 200, body)
+
+
+@router.get("/export.csv", include_in_schema=True)
+def leads_export(
+    request: HttpRequest,
+    stage: str | None = None,
+    owner: str | None = None,
+    source: str | None = None,
+    tag: str | None = None,
+    created_from: str | None = None,
+    created_to: str | None = None,
+) -> StreamingHttpResponse:
+    """Live leads matching the list's plain filters as CSV (UTF-8 with BOM), streamed.
+    Needs an owner or manager key; one ``data_export`` audit event per call."""
+    workspace, actor = _context(request)
+    require_capability(actor.role or "", Capability.LEADS_EXPORT)
+    raw = {key: values for key, values in request.GET.lists()}
+    filters = selectors.parse_lead_filters(raw, allowed=selectors.FILTER_KEYS - {"q", "trashed"})
+    return leads_csv_response(
+        workspace=workspace,
+        actor=actor,
+        viewer=selectors.viewer_for(actor=actor),
+        filters=filters,
+        filter_keys=list(raw),
+    )
 
 
 @router.get("/{lead_id}", response=LeadOut)

@@ -9,7 +9,13 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.leads.models import Source, Stage, Tag
-from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX
+from heroshhi.leads.validation import (
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    STAGE_NAME_MAX,
+    TASK_TITLE_MAX,
+)
 from heroshhi.workspaces.models import Membership
 
 
@@ -129,3 +135,17 @@ class LeadFilterForm(forms.Form):
                 ("unassigned", _("Unassigned")),
                 *((str(m.pk), member_label(m)) for m in members),
             ]
+
+
+class StageForm(forms.Form):
+    name = forms.CharField(label=_("Stage name"), max_length=STAGE_NAME_MAX)
+    kind = forms.ChoiceField(label=_("Kind"), choices=Stage.Kind.choices, initial=Stage.Kind.OPEN)
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label=_("Task"), max_length=TASK_TITLE_MAX)
+    due_at = forms.DateTimeField(
+        label=_("Due"),
+        help_text=_("Indian time."),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )

@@ -153,6 +153,8 @@ class TimelineEvent(WorkspaceOwned):
         ENQUIRED_AGAIN = "enquired_again", _("Enquired again")
         DELETED = "deleted", _("Moved to trash")
         RESTORED = "restored", _("Restored")
+        TASK_ADDED = "task_added", _("Task added")
+        TASK_DONE = "task_done", _("Task done")
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -164,6 +166,70 @@ class TimelineEvent(WorkspaceOwned):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["lead", "created_at"], name="leads_timeline_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.pk}"
+
+
+class Task(WorkspaceOwned):
+    """A follow-up on a lead. The title may name people, so it is encrypted."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
+    title = EncryptedTextField()
+    due_at = models.DateTimeField()
+    assignee = models.ForeignKey(
+        "workspaces.Membership",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lead_tasks",
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "workspaces.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["workspace", "assignee", "done_at", "due_at"], name="leads_task_mine"
+            ),
+            models.Index(fields=["lead", "due_at"], name="leads_task_lead"),
+            # The reminder sweep: open, not yet reminded, by due time.
+            models.Index(fields=["done_at", "reminded_at", "due_at"], name="leads_task_due"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+
+class Notification(WorkspaceOwned):
+    """An in-app notice for one member (a task reminder so far)."""
+
+    class Kind(models.TextChoices):
+        TASK_DUE = "task_due", _("Task due")
+
+    recipient = models.ForeignKey(
+        "workspaces.Membership", on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "recipient", "read_at"], name="leads_notif_unread"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.pk}"

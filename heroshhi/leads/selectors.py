@@ -7,19 +7,30 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.crypto import EMAIL, PHONE, BlindIndexValueError, blind_index, name_tokens
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.models import Lead, LeadNameToken, Note, Source, Stage, Tag, TimelineEvent
+from heroshhi.leads.models import (
+    Lead,
+    LeadNameToken,
+    Note,
+    Notification,
+    Source,
+    Stage,
+    Tag,
+    Task,
+    TimelineEvent,
+)
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 
@@ -294,3 +305,141 @@ def lead_notes(*, workspace: Workspace, lead: Lead) -> list[Note]:
             .select_related("author__user")
             .order_by("-created_at", "-id")
         )
+
+
+# Board ------------------------------------------------------------------------------------
+
+BOARD_CARDS_PER_STAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class BoardColumn:
+    stage: Stage
+    cards: list[Lead]
+    total: int
+
+
+def leads_board(*, workspace: Workspace, viewer: Viewer, stages: list[Stage]) -> list[BoardColumn]:
+    """One column per stage with its newest live leads; three queries whatever the size
+    (cards, per-stage totals; the stages are given)."""
+    with workspace_scope(workspace):
+        live = visible_leads(viewer=viewer).filter(deleted_at__isnull=True)
+        ranked = live.annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("stage_id")],
+                order_by=[F("created_at").desc(), F("id").desc()],
+            )
+        )
+        cards = list(
+            ranked.filter(rank__lte=BOARD_CARDS_PER_STAGE)
+            .select_related("owner__user")
+            .order_by("stage_id", "-created_at", "-id")
+        )
+        totals = dict(
+            live.order_by().values("stage_id").annotate(n=Count("id")).values_list("stage_id", "n")
+        )
+    by_stage: dict[uuid.UUID, list[Lead]] = {}
+    for lead in cards:
+        by_stage.setdefault(lead.stage_id, []).append(lead)
+    return [
+        BoardColumn(stage=stage, cards=by_stage.get(stage.pk, []), total=totals.get(stage.pk, 0))
+        for stage in stages
+    ]
+
+
+def stage_lead_counts(*, workspace: Workspace) -> dict[uuid.UUID, int]:
+    """Leads per stage, the trash included (a stage holding any cannot be deleted)."""
+    with workspace_scope(workspace):
+        rows = Lead.objects.order_by().values("stage_id").annotate(n=Count("id"))
+        return {row["stage_id"]: row["n"] for row in rows}
+
+
+# Tasks ------------------------------------------------------------------------------------
+
+
+def lead_tasks(*, workspace: Workspace, lead: Lead) -> list[Task]:
+    with workspace_scope(workspace):
+        return list(
+            Task.objects.filter(lead=lead)
+            .select_related("assignee__user")
+            .order_by(F("done_at").asc(nulls_first=True), "due_at", "id")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MyTasks:
+    overdue: list[Task]
+    today: list[Task]
+    unread_notifications: int
+
+
+def local_day_end(now: datetime) -> datetime:
+    """The end of ``now``'s day in the workspace time zone (Asia/Kolkata)."""
+    local = timezone.localtime(now)
+    return timezone.make_aware(datetime.combine(local.date() + timedelta(days=1), time.min))
+
+
+def my_tasks(*, workspace: Workspace, member_id: uuid.UUID, now: datetime | None = None) -> MyTasks:
+    """Open tasks of one member on live leads they can see: overdue ones and the rest of
+    today (Indian time); three queries."""
+    now = now or timezone.now()
+    with workspace_scope(workspace):
+        tasks = list(
+            Task.objects.filter(
+                assignee_id=member_id,
+                done_at__isnull=True,
+                due_at__lt=local_day_end(now),
+                lead__deleted_at__isnull=True,
+            )
+            .select_related("lead")
+            .order_by("due_at", "id")
+        )
+        unread = Notification.objects.filter(recipient_id=member_id, read_at__isnull=True).count()
+    return MyTasks(
+        overdue=[t for t in tasks if t.due_at < now],
+        today=[t for t in tasks if t.due_at >= now],
+        unread_notifications=unread,
+    )
+
+
+# Export -----------------------------------------------------------------------------------
+
+EXPORT_BATCH = 1000
+
+
+def leads_export_count(*, workspace: Workspace, viewer: Viewer, filters: LeadFilters) -> int:
+    with workspace_scope(workspace):
+        live = replace(filters, trashed=False)
+        return _apply_filters(
+            visible_leads(viewer=viewer), workspace=workspace, filters=live
+        ).count()
+
+
+def leads_export_batches(
+    *, workspace: Workspace, viewer: Viewer, filters: LeadFilters, batch: int = EXPORT_BATCH
+) -> Iterator[list[Lead]]:
+    """Live leads in keyset batches, newest first: memory stays flat whatever the total.
+
+    The scope is entered per batch and left before yielding, so it never leaks into the
+    code consuming the generator."""
+    live = replace(filters, trashed=False)  # the trash is never exported
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        with workspace_scope(workspace):
+            leads = _apply_filters(visible_leads(viewer=viewer), workspace=workspace, filters=live)
+            if after is not None:
+                leads = leads.filter(
+                    Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1])
+                )
+            rows = list(
+                leads.select_related("stage", "owner__user")
+                .prefetch_related("tags")
+                .order_by("-created_at", "-id")[:batch]
+            )
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1].created_at, rows[-1].pk)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,8 +28,10 @@ from heroshhi.leads.models import (
     Lead,
     LeadNameToken,
     Note,
+    Notification,
     Stage,
     Tag,
+    Task,
     TimelineEvent,
 )
 from heroshhi.leads.selectors import Viewer, lead_is_visible, viewer_for
@@ -193,6 +196,148 @@ def stages_ensure_defaults(*, workspace: Workspace) -> list[Stage]:
             ignore_conflicts=True,  # another request may have just created them
         )
         return list(Stage.objects.order_by("position", "name"))
+
+
+def _stage_audit(
+    *, workspace: Workspace, actor: Actor, action: AuditAction, stage: Stage, **meta: object
+) -> None:
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target=("stage", stage.pk),
+        metadata=meta,
+    )
+
+
+def _refuse_stage_name_taken(*, name: str, exclude: Stage | None = None) -> None:
+    others = Stage.objects.filter(name__iexact=name)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    if others.exists():
+        raise ValidationError({"name": [_("Another stage already has this name.")]})
+
+
+def _clean_kind(kind: object) -> str:
+    if kind not in Stage.Kind.values:
+        raise ValidationError({"kind": [_("Choose open, won or lost.")]})
+    return str(kind)
+
+
+@transaction.atomic
+def stage_create(*, workspace: Workspace, actor: Actor, name: str, kind: str) -> Stage:
+    """A new stage at the end of the pipeline."""
+    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
+    data = _collect(
+        {"name": lambda: validation.clean_stage_name(name), "kind": lambda: _clean_kind(kind)}
+    )
+    stages_ensure_defaults(workspace=workspace)
+    with workspace_scope(workspace):
+        _refuse_stage_name_taken(name=data["name"])
+        last = Stage.objects.aggregate(last=Max("position"))["last"]
+        stage = Stage.objects.create(
+            workspace=workspace,
+            name=data["name"],
+            kind=data["kind"],
+            position=0 if last is None else last + 1,
+        )
+        _stage_audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.STAGE_CREATED,
+            stage=stage,
+            kind=stage.kind,
+        )
+    return stage
+
+
+@transaction.atomic
+def stage_rename(
+    *, workspace: Workspace, actor: Actor, stage: Stage, name: str, kind: str | None = None
+) -> Stage:
+    """Rename a stage and optionally change its kind (open, won, lost)."""
+    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
+    data = _collect(
+        {
+            "name": lambda: validation.clean_stage_name(name),
+            "kind": lambda: stage.kind if kind is None else _clean_kind(kind),
+        }
+    )
+    with workspace_scope(workspace):
+        _refuse_stage_name_taken(name=data["name"], exclude=stage)
+        changed = [field for field in ("name", "kind") if getattr(stage, field) != data[field]]
+        if not changed:
+            return stage
+        stage.name = data["name"]
+        stage.kind = data["kind"]
+        stage.save(update_fields=["name", "kind"])
+        _stage_audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.STAGE_UPDATED,
+            stage=stage,
+            fields=changed,
+        )
+    return stage
+
+
+@transaction.atomic
+def stage_move(*, workspace: Workspace, actor: Actor, stage: Stage, direction: str) -> Stage:
+    """Swap the stage with its neighbour ("up" or "down"); positions are renumbered 0..n."""
+    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
+    if direction not in ("up", "down"):
+        raise ValidationError({"direction": [_("Move a stage up or down.")]})
+    with workspace_scope(workspace):
+        ordered = list(Stage.objects.select_for_update().order_by("position", "name", "id"))
+        index = next((i for i, s in enumerate(ordered) if s.pk == stage.pk), None)
+        if index is None:
+            raise Http404
+        other = index - 1 if direction == "up" else index + 1
+        if not 0 <= other < len(ordered):
+            return stage
+        ordered[index], ordered[other] = ordered[other], ordered[index]
+        renumbered = []
+        for position, item in enumerate(ordered):
+            if item.position != position:
+                item.position = position
+                renumbered.append(item)
+        Stage.objects.bulk_update(renumbered, ["position"])
+        stage.position = other
+        _stage_audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.STAGE_UPDATED,
+            stage=stage,
+            fields=["position"],
+            direction=direction,
+        )
+    return stage
+
+
+@transaction.atomic
+def stage_delete(*, workspace: Workspace, actor: Actor, stage: Stage) -> None:
+    """Remove an empty stage. Stages holding leads (live or in the trash) stay."""
+    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
+    with workspace_scope(workspace):
+        held = Lead.objects.filter(stage=stage).count()
+        if held:
+            raise ValidationError(
+                {
+                    "stage": [
+                        _(
+                            "This stage still holds %(count)d lead(s), counting the trash. "
+                            "Move them to another stage first."
+                        )
+                        % {"count": held}
+                    ]
+                }
+            )
+        if Stage.objects.count() <= 1:
+            raise ValidationError({"stage": [_("A pipeline needs at least one stage.")]})
+        _stage_audit(
+            workspace=workspace, actor=actor, action=AuditAction.STAGE_DELETED, stage=stage
+        )
+        stage.delete()
 
 
 # Create and dedupe ------------------------------------------------------------------------
@@ -539,6 +684,182 @@ def note_add(*, workspace: Workspace, actor: Actor, lead: Lead, body: str) -> No
             metadata={"fields": ["notes"]},
         )
     return note
+
+
+# Tasks ----------------------------------------------------------------------------------
+
+
+def _task_lead_visible(*, actor: Actor, task: Task) -> Viewer:
+    viewer = viewer_for(actor=actor)
+    _require_visible(viewer=viewer, lead=task.lead)
+    return viewer
+
+
+def _task_timeline_and_audit(
+    *, workspace: Workspace, actor: Actor, task: Task, kind: str, reason: str
+) -> None:
+    _timeline(
+        workspace=workspace, actor=actor, lead=task.lead, kind=kind, data={"task": str(task.pk)}
+    )
+    _audit(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.LEAD_UPDATED,
+        lead=task.lead,
+        reason=reason,
+        metadata={"fields": ["tasks"], "task": str(task.pk)},
+    )
+
+
+@transaction.atomic
+def task_create(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    lead: Lead,
+    title: str,
+    due_at: datetime,
+    assignee: Membership | None = None,
+) -> Task:
+    """A follow-up on a lead. Unless told otherwise it goes to the lead's owner, else to
+    whoever creates it. Sales may add tasks only on their own leads, for themselves."""
+    require_capability(_role(actor), Capability.TASKS_WRITE)
+    data = _collect(
+        {
+            "title": lambda: validation.clean_task_title(title),
+            "assignee": lambda: _ensure_own_member(workspace, assignee),
+        }
+    )
+    if timezone.is_naive(due_at):
+        raise ValidationError({"due_at": [_("Give the due time with its time zone.")]})
+    with workspace_scope(workspace):
+        viewer = viewer_for(actor=actor)
+        _require_visible(viewer=viewer, lead=lead)
+        chosen: Membership | None = data["assignee"]
+        chosen_id = chosen.pk if chosen is not None else (lead.owner_id or viewer.member_id)
+        if not viewer.sees_all and chosen_id != viewer.member_id:
+            raise PermissionDenied(Capability.LEADS_ASSIGN.value)
+        task = Task.objects.create(
+            workspace=workspace,
+            lead=lead,
+            title=data["title"],
+            due_at=due_at,
+            assignee_id=chosen_id,
+            created_by_id=viewer.member_id,
+        )
+        lead.last_activity_at = timezone.now()
+        lead.save(update_fields=["last_activity_at"])
+        _task_timeline_and_audit(
+            workspace=workspace,
+            actor=actor,
+            task=task,
+            kind=TimelineEvent.Kind.TASK_ADDED,
+            reason="task_added",
+        )
+    return task
+
+
+@transaction.atomic
+def task_complete(*, workspace: Workspace, actor: Actor, task: Task) -> Task:
+    require_capability(_role(actor), Capability.TASKS_WRITE)
+    with workspace_scope(workspace):
+        _task_lead_visible(actor=actor, task=task)
+        if task.done_at is not None:
+            return task
+        task.done_at = timezone.now()
+        task.save(update_fields=["done_at"])
+        _task_timeline_and_audit(
+            workspace=workspace,
+            actor=actor,
+            task=task,
+            kind=TimelineEvent.Kind.TASK_DONE,
+            reason="task_done",
+        )
+    return task
+
+
+@transaction.atomic
+def task_reopen(*, workspace: Workspace, actor: Actor, task: Task) -> Task:
+    require_capability(_role(actor), Capability.TASKS_WRITE)
+    with workspace_scope(workspace):
+        _task_lead_visible(actor=actor, task=task)
+        if task.done_at is None:
+            return task
+        task.done_at = None
+        # A reopened task that is already due gets a fresh reminder.
+        task.reminded_at = None
+        task.save(update_fields=["done_at", "reminded_at"])
+        _audit(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.LEAD_UPDATED,
+            lead=task.lead,
+            reason="task_reopened",
+            metadata={"fields": ["tasks"], "task": str(task.pk)},
+        )
+    return task
+
+
+REMINDER_BATCH = 500
+
+
+def task_reminders_send(*, now: datetime | None = None) -> int:
+    """Remind assignees of open tasks that have fallen due, once each.
+
+    Each task is claimed with a conditional UPDATE (``reminded_at`` still empty), so two
+    workers running at once never remind twice. Returns how many reminders were made."""
+    now = now or timezone.now()
+    sent = 0
+    while True:
+        # The one cross-workspace read of tasks: which are due, by id.
+        due = list(
+            Task.objects.unscoped()
+            .filter(
+                done_at__isnull=True,
+                reminded_at__isnull=True,
+                due_at__lte=now,
+                lead__deleted_at__isnull=True,
+            )
+            .order_by("due_at", "id")
+            .values_list("pk", "workspace_id", "assignee_id", "lead_id")[:REMINDER_BATCH]
+        )
+        if not due:
+            return sent
+        for task_id, workspace_id, assignee_id, lead_id in due:
+            sent += _task_remind(
+                task_id=task_id, workspace_id=workspace_id, assignee_id=assignee_id, lead_id=lead_id
+            )
+
+
+@transaction.atomic
+def _task_remind(*, task_id: Any, workspace_id: Any, assignee_id: Any, lead_id: Any) -> int:
+    with workspace_scope(workspace_id):
+        claimed = Task.objects.filter(
+            pk=task_id, reminded_at__isnull=True, done_at__isnull=True
+        ).update(reminded_at=timezone.now())
+        if claimed != 1 or assignee_id is None:
+            return 0
+        Notification.objects.create(
+            workspace_id=workspace_id,
+            recipient_id=assignee_id,
+            kind=Notification.Kind.TASK_DUE,
+            lead_id=lead_id,
+            task_id=task_id,
+        )
+    return 1
+
+
+def leads_export_record(
+    *, workspace: Workspace, actor: Actor, count: int, filters: list[str]
+) -> None:
+    """The audit event of one export: how many rows and which filters (names only)."""
+    require_capability(_role(actor), Capability.LEADS_EXPORT)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.DATA_EXPORT,
+        metadata={"entity": "lead", "format": "csv", "count": count, "filters": filters},
+    )
 
 
 def lead_record_view(*, workspace: Workspace, actor: Actor, lead: Lead) -> None:

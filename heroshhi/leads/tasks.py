@@ -17,3 +17,12 @@ def leads_purge_trashed() -> dict[str, int]:
     deleted = services.leads_purge_trashed()
     logger.info("lead trash purge finished", extra={"deleted": deleted})
     return {"deleted": deleted}
+
+
+@shared_task
+def task_reminders_send() -> dict[str, int]:
+    """Remind assignees of follow-ups that fell due; each task is claimed once, so
+    overlapping runs and extra workers never remind twice."""
+    sent = services.task_reminders_send()
+    logger.info("task reminders sent", extra={"sent": sent})
+    return {"sent": sent}

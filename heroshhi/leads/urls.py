@@ -1,6 +1,6 @@
 from django.urls import path
 
-from heroshhi.leads import views
+from heroshhi.leads import views, views_pipeline, views_tasks
 
 app_name = "leads"
 
@@ -8,9 +8,20 @@ urlpatterns = [
     path("", views.lead_list, name="list"),
     path("new/", views.lead_new, name="create"),
     path("trash/", views.trash_list, name="trash"),
+    path("export.csv", views.lead_export, name="export"),
+    path("stages/", views_pipeline.stage_settings, name="stages"),
+    path("stages/<uuid:stage_id>/", views_pipeline.stage_edit, name="stage_edit"),
+    path("stages/<uuid:stage_id>/move/", views_pipeline.stage_reorder, name="stage_move"),
+    path("stages/<uuid:stage_id>/delete/", views_pipeline.stage_remove, name="stage_delete"),
+    path("board/", views_pipeline.board, name="board"),
+    path("board/<uuid:lead_id>/move/", views_pipeline.board_move, name="board_move"),
+    path("tasks/", views_tasks.my_tasks, name="tasks"),
+    path("tasks/<uuid:task_id>/done/", views_tasks.task_done, name="task_done"),
+    path("tasks/<uuid:task_id>/reopen/", views_tasks.task_undo, name="task_reopen"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
     path("<uuid:lead_id>/notes/", views.note_new, name="note_add"),
+    path("<uuid:lead_id>/tasks/", views_tasks.task_add, name="task_add"),
     path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),
     path("<uuid:lead_id>/restore/", views.lead_undelete, name="restore"),
 ]

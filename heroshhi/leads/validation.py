@@ -65,6 +65,24 @@ def clean_note_body(value: object) -> str:
     return body
 
 
+STAGE_NAME_MAX = 60
+TASK_TITLE_MAX = 300
+
+
+def clean_stage_name(value: object) -> str:
+    name = _text(value, field="name", max_length=STAGE_NAME_MAX)
+    if name is None:
+        raise _invalid("name", _("Give the stage a name."))
+    return " ".join(name.split())
+
+
+def clean_task_title(value: object) -> str:
+    title = _text(value, field="title", max_length=TASK_TITLE_MAX)
+    if title is None:
+        raise _invalid("title", _("Say what needs doing."))
+    return title
+
+
 def clean_phone(value: object) -> str | None:
     """E.164, read with India as the default region; ``None`` for an empty value."""
     text = _text(value, field="phone", max_length=40)

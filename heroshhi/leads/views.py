@@ -9,31 +9,41 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heroshhi.core.actors import Actor
 from heroshhi.leads import selectors, services
 from heroshhi.leads.access import access_lead
+from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.forms import (
     LeadCreateForm,
     LeadEditForm,
     LeadFilterForm,
     NoteForm,
+    TaskForm,
     add_service_errors,
     member_label,
     split_tags,
 )
 from heroshhi.leads.models import Lead, Source, Stage, TimelineEvent
 from heroshhi.workspaces.models import Membership, Workspace
-from heroshhi.workspaces.permissions import Capability, has_capability
+from heroshhi.workspaces.permissions import Capability, has_capability, require_capability
 
+_EXPORT_FILTERS = selectors.FILTER_KEYS - {"q", "trashed"}
 # Form plumbing that is not a filter.
 _NOT_FILTERS = frozenset({"cursor", "csrfmiddlewaretoken"})
 _FIELD_LABELS = {
@@ -125,6 +135,9 @@ def _list_page(request: HttpRequest, *, trashed: bool) -> HttpResponse:
         "active_filters": active,
         "trashed": trashed,
         "can_create": has_capability(_membership(request).role, Capability.LEADS_CREATE),
+        "can_export": has_capability(_membership(request).role, Capability.LEADS_EXPORT),
+        # The export link carries the plain filters only, never a search term (ADR 0006).
+        "export_query": urlencode({k: v for k, v in active.items() if k in _EXPORT_FILTERS}),
     }
     return render(request, "leads/list.html", context)
 
@@ -137,6 +150,24 @@ def lead_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def trash_list(request: HttpRequest, slug: str) -> HttpResponse:
     return _list_page(request, trashed=True)
+
+
+@require_GET
+def lead_export(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """The list's plain GET filters as a CSV download (owners and managers)."""
+    require_capability(_membership(request).role, Capability.LEADS_EXPORT)
+    raw = {key: values for key, values in request.GET.lists()}
+    try:
+        filters = selectors.parse_lead_filters(raw, allowed=_EXPORT_FILTERS)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
+    return leads_csv_response(
+        workspace=_workspace(request),
+        actor=_actor(request),
+        viewer=_viewer(request),
+        filters=filters,
+        filter_keys=list(raw),
+    )
 
 
 # Create ---------------------------------------------------------------------------------
@@ -229,6 +260,7 @@ def _detail(
     *,
     edit_form: LeadEditForm | None = None,
     note_form: NoteForm | None = None,
+    task_form: TaskForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     workspace = _workspace(request)
@@ -247,6 +279,9 @@ def _detail(
         "tags": [tag.name for tag in lead.tags.all()],
         "edit_form": edit_form or LeadEditForm(initial=initial, stages=stages, members=assignable),
         "note_form": note_form or NoteForm(),
+        "task_form": task_form or TaskForm(),
+        "tasks": selectors.lead_tasks(workspace=workspace, lead=lead),
+        "can_task": has_capability(role, Capability.TASKS_WRITE),
         "notes": selectors.lead_notes(workspace=workspace, lead=lead),
         "timeline": _timeline_rows(
             selectors.lead_timeline(workspace=workspace, lead=lead),
