@@ -32,6 +32,7 @@ check: venv
 
 bench: venv
 	$(PY) bench/crypto.py
+	$(PY) bench/leads.py
 
 lock: venv
 	$(PY) -m pip install --quiet -e '.[dev]' && \
