@@ -443,3 +443,23 @@ def leads_export_batches(
         if len(rows) < batch:
             return
         after = (rows[-1].created_at, rows[-1].pk)
+
+
+@dataclass(frozen=True)
+class RecentLeads:
+    items: list[Lead]
+    new_today: int
+    total: int
+
+
+def leads_recent(*, workspace: Workspace, actor: Actor, limit: int = 5) -> RecentLeads:
+    """The newest leads the actor may see, and how many arrived today (India time)."""
+    viewer = viewer_for(actor=actor)
+    visible = visible_leads(viewer=viewer).filter(deleted_at__isnull=True)
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    page = leads_list(workspace=workspace, viewer=viewer, filters=LeadFilters(), limit=limit)
+    return RecentLeads(
+        items=page.items,
+        new_today=visible.filter(created_at__gte=today).count(),
+        total=visible.count(),
+    )

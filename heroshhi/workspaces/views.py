@@ -180,11 +180,19 @@ def workspace_start(request: SignedInRequest) -> HttpResponse:
 
 @require_GET
 def dashboard(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    from heroshhi.leads.selectors import leads_recent  # leads builds on workspaces
+
     role = Role(request.membership.role)
+    recent = leads_recent(workspace=request.workspace, actor=request.actor)
     context = {
         "overview": workspace_overview(workspace=request.workspace),
         "role": role_label(role),
         "can_view_team": has_capability(role, Capability.TEAM_VIEW),
+        "recent": recent,
+        "leads": [
+            (lead.name or "—", lead.phone or "—", lead.stage.name, lead.get_source_display())
+            for lead in recent.items
+        ],
     }
     return render(request, "workspaces/dashboard.html", context)
 

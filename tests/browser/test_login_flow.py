@@ -93,8 +93,8 @@ def test_a_user_signs_in_and_lands_on_home(
     page.screenshot(path=artifacts / "home-desktop.png", full_page=True)
 
     # app.js runs under the policy: the dialog opens and Escape closes it.
-    page.get_by_role("button", name="Import leads").click()
-    dialog = page.get_by_role("dialog", name="Import leads")
+    page.get_by_role("button", name="Add leads").click()
+    dialog = page.get_by_role("dialog", name="Add leads")
     expect(dialog).to_be_visible()
     page.screenshot(path=artifacts / "home-modal-desktop.png")
     page.keyboard.press("Escape")

@@ -128,3 +128,24 @@ def test_the_navigation_shows_only_what_the_role_may_open(client, world):
         assert link in owner_html
         assert link not in sales_html
     assert 'href="/w/alpha/leads/"' in sales_html
+
+
+def test_the_dashboard_shows_the_newest_leads_the_member_may_see(client, world):
+    from heroshhi.core.actors import Actor
+    from heroshhi.leads.services import lead_create
+
+    owner = Actor.user(world.alice.pk, role="owner")
+    lead_create(
+        workspace=world.a,
+        actor=owner,
+        name="Meera Iyer",
+        phone="98765 43210",
+        email=None,
+        source="manual",
+    )
+    client.force_login(world.alice)
+    owner_html = client.get("/w/alpha/").content.decode()
+    assert "Meera Iyer" in owner_html
+    assert "+919876543210" in owner_html
+    client.force_login(world.bob)  # sales: the lead is not assigned to Bob
+    assert "Meera Iyer" not in client.get("/w/alpha/").content.decode()
