@@ -307,6 +307,10 @@ CELERY_TIMEZONE = "UTC"
 # The schedule lives in code: every periodic job is listed here.
 CELERY_BEAT_SCHEDULE = {
     "beat-tick": {"task": "heroshhi.core.tasks.beat_tick", "schedule": 30.0},
+    "leads-speed-to-lead": {
+        "task": "heroshhi.leads.tasks.speed_to_lead_alerts",
+        "schedule": 60.0,
+    },
     "leads-task-reminders": {
         "task": "heroshhi.leads.tasks.task_reminders_send",
         "schedule": 300.0,

@@ -246,6 +246,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:note_add": WorkspacePage(_lead_kwargs),
     "leads:delete": WorkspacePage(_lead_kwargs),
     "leads:restore": WorkspacePage(_trashed_lead_kwargs),
+    "leads:merge": WorkspacePage(_lead_kwargs),
     "leads:export": WorkspacePage(lambda world: {}),
     "leads:stages": WorkspacePage(lambda world: {}),
     "leads:stage_edit": WorkspacePage(_alice_stage_kwargs),
@@ -257,6 +258,10 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:task_add": WorkspacePage(_lead_kwargs),
     "leads:task_done": WorkspacePage(_alice_task_kwargs),
     "leads:task_reopen": WorkspacePage(_alice_task_kwargs),
+    "leads:assignment": WorkspacePage(lambda world: {}),
+    "leads:take": WorkspacePage(_lead_kwargs),
+    "leads:notifications": WorkspacePage(lambda world: {}),
+    "leads:notifications_read": WorkspacePage(lambda world: {}),
     # API patterns are covered operation by operation below.
     "api:openapi-json": Public("schema only"),
     "api:api-root": Public("API index, no data"),

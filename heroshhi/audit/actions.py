@@ -69,6 +69,8 @@ class AuditAction(StrEnum):
     STAGE_CREATED = "stage_created"
     STAGE_UPDATED = "stage_updated"
     STAGE_DELETED = "stage_deleted"
+    # Lead assignment rules (mode, source mapping, unassigned pool)
+    ASSIGNMENT_SETTINGS_UPDATED = "assignment_settings_updated"
 
 
 class Outcome(StrEnum):

@@ -92,6 +92,9 @@ class Lead(WorkspaceOwned):
     updated_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Speed-to-lead alerts, each claimed once by a conditional UPDATE (leads/assignment.py).
+    speed_alerted_at = models.DateTimeField(null=True, blank=True)
+    speed_escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -155,6 +158,7 @@ class TimelineEvent(WorkspaceOwned):
         RESTORED = "restored", _("Restored")
         TASK_ADDED = "task_added", _("Task added")
         TASK_DONE = "task_done", _("Task done")
+        MERGED = "merged", _("Merged")
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -211,11 +215,13 @@ class Notification(WorkspaceOwned):
 
     class Kind(models.TextChoices):
         TASK_DUE = "task_due", _("Task due")
+        SPEED_TO_LEAD = "speed_to_lead", _("New lead waiting")
+        SPEED_TO_LEAD_ESCALATED = "speed_to_lead_escalated", _("New lead still waiting")
 
     recipient = models.ForeignKey(
         "workspaces.Membership", on_delete=models.CASCADE, related_name="notifications"
     )
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -233,3 +239,44 @@ class Notification(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.pk}"
+
+
+class AssignmentSettings(WorkspaceOwned):
+    """How new leads without an owner get one; one row per workspace (none when absent)."""
+
+    class Mode(models.TextChoices):
+        NONE = "none", _("Leave unassigned")
+        ROUND_ROBIN = "round_robin", _("Round robin among sales members")
+        BY_SOURCE = "by_source", _("By source, then round robin")
+
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.NONE)
+    sales_see_unassigned_pool = models.BooleanField(default=False)
+    # How many turns round robin has handed out; the next turn is cursor % len(members).
+    round_robin_cursor = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="leads_assignment_one_per_ws"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mode}:{self.pk}"
+
+
+class SourceAssignment(WorkspaceOwned):
+    """New leads from ``source`` go to ``member`` (mode by_source)."""
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    member = models.ForeignKey("workspaces.Membership", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "source"], name="leads_source_assignment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.pk}"

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.crypto import EMAIL, PHONE, BlindIndexValueError, blind_index, name_tokens
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads import assignment
 from heroshhi.leads.models import (
     Lead,
     LeadNameToken,
@@ -73,11 +74,20 @@ def visible_leads(*, viewer: Viewer) -> QuerySet[Lead]:
         return leads
     if viewer.member_id is None:
         return leads.none()
-    return leads.filter(owner_id=viewer.member_id)
+    # Sales also see the unassigned pool while the workspace has it open.
+    return leads.alias(pool_open=assignment.unassigned_pool_open()).filter(
+        Q(owner_id=viewer.member_id) | Q(owner__isnull=True, pool_open=True)
+    )
 
 
 def lead_is_visible(*, viewer: Viewer, lead: Lead) -> bool:
-    return viewer.sees_all or (viewer.member_id is not None and lead.owner_id == viewer.member_id)
+    if viewer.sees_all:
+        return True
+    if viewer.member_id is None:
+        return False
+    if lead.owner_id is None:
+        return assignment.pool_open_for(workspace_id=lead.workspace_id)
+    return lead.owner_id == viewer.member_id
 
 
 def stages_list(*, workspace: Workspace) -> list[Stage]:

@@ -22,7 +22,7 @@ from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import validation
+from heroshhi.leads import assignment, validation
 from heroshhi.leads.models import (
     TRASH_RETENTION_DAYS,
     Lead,
@@ -398,7 +398,8 @@ def lead_create(
             source=data["source"],
             source_details=data["source_details"],
             stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
-            owner_id=_initial_owner_id(viewer=viewer, owner=data["owner"]),
+            owner_id=_initial_owner_id(viewer=viewer, owner=data["owner"])
+            or assignment.assignee_for_new_lead(workspace=workspace, source=data["source"]),
             deal_value=data["deal_value"],
         )
         lead.save()

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from heroshhi.leads import services
+from heroshhi.leads import assignment, services
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +26,12 @@ def task_reminders_send() -> dict[str, int]:
     sent = services.task_reminders_send()
     logger.info("task reminders sent", extra={"sent": sent})
     return {"sent": sent}
+
+
+@shared_task
+def speed_to_lead_alerts() -> dict[str, int]:
+    """Tell owners about new leads nobody has touched for 15 minutes, and managers and
+    owners at 60; each alert is claimed once per lead, so reruns never notify twice."""
+    counts = assignment.speed_to_lead_alerts()
+    logger.info("speed-to-lead alerts sent", extra=counts)
+    return counts

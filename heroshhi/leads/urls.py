@@ -1,6 +1,6 @@
 from django.urls import path
 
-from heroshhi.leads import views, views_pipeline, views_tasks
+from heroshhi.leads import views, views_assignment, views_merge, views_pipeline, views_tasks
 
 app_name = "leads"
 
@@ -15,13 +15,18 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/delete/", views_pipeline.stage_remove, name="stage_delete"),
     path("board/", views_pipeline.board, name="board"),
     path("board/<uuid:lead_id>/move/", views_pipeline.board_move, name="board_move"),
+    path("assignment/", views_assignment.assignment_settings, name="assignment"),
+    path("notifications/", views_assignment.notifications, name="notifications"),
+    path("notifications/read/", views_assignment.notifications_read, name="notifications_read"),
     path("tasks/", views_tasks.my_tasks, name="tasks"),
     path("tasks/<uuid:task_id>/done/", views_tasks.task_done, name="task_done"),
     path("tasks/<uuid:task_id>/reopen/", views_tasks.task_undo, name="task_reopen"),
     path("<uuid:lead_id>/", views.lead_detail, name="detail"),
     path("<uuid:lead_id>/edit/", views.lead_edit, name="edit"),
+    path("<uuid:lead_id>/take/", views_assignment.lead_take, name="take"),
     path("<uuid:lead_id>/notes/", views.note_new, name="note_add"),
     path("<uuid:lead_id>/tasks/", views_tasks.task_add, name="task_add"),
     path("<uuid:lead_id>/delete/", views.lead_delete, name="delete"),
     path("<uuid:lead_id>/restore/", views.lead_undelete, name="restore"),
+    path("<uuid:lead_id>/merge/", views_merge.lead_merge_page, name="merge"),
 ]
