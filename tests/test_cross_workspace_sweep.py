@@ -195,6 +195,26 @@ def _alice_task_kwargs(world: World) -> dict[str, str]:
     return {"task_id": str(found)}
 
 
+def _alice_import_kwargs(world: World) -> dict[str, str]:
+    """A CSV import uploaded by Alice, created on first use."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from heroshhi.leads.importing import lead_import_create
+    from heroshhi.leads.models import LeadImport
+
+    with workspace_scope(world.a):
+        found = LeadImport.objects.values_list("pk", flat=True).first()
+        member = Membership.objects.get(user=world.alice)
+    if found is None:
+        found = lead_import_create(
+            workspace=world.a,
+            actor=Actor.user(world.alice.pk, role=Role.OWNER),
+            member=member,
+            upload=SimpleUploadedFile("a.csv", b"name,phone\nA,+919876500000\n"),
+        ).pk
+    return {"import_id": str(found)}
+
+
 ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "core:home": Public("landing page; lists only the caller's own workspaces"),
     "core:healthz": Public("liveness, no data"),
@@ -248,6 +268,10 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:restore": WorkspacePage(_trashed_lead_kwargs),
     "leads:merge": WorkspacePage(_lead_kwargs),
     "leads:export": WorkspacePage(lambda world: {}),
+    "leads:import": WorkspacePage(lambda world: {}),
+    "leads:import_map": WorkspacePage(_alice_import_kwargs),
+    "leads:import_progress": WorkspacePage(_alice_import_kwargs),
+    "leads:import_report": WorkspacePage(_alice_import_kwargs),
     "leads:stages": WorkspacePage(lambda world: {}),
     "leads:stage_edit": WorkspacePage(_alice_stage_kwargs),
     "leads:stage_move": WorkspacePage(_alice_stage_kwargs),

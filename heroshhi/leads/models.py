@@ -280,3 +280,43 @@ class SourceAssignment(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.pk}"
+
+
+class LeadImport(WorkspaceOwned):
+    """One CSV upload and its run. The file and the error report are personal data, so both
+    are stored encrypted; counters and the mapping hold no values."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        MAPPED = "mapped", _("Mapped")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    created_by = models.ForeignKey(
+        "workspaces.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    content = EncryptedTextField()
+    # Column headings can name people ("Priya's list"), so they are encrypted too.
+    headers = EncryptedTextField()
+    # Column index (as text) → lead field name.
+    mapping = models.JSONField(default=dict, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error_report = EncryptedTextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.status}:{self.pk}"
+
+    @property
+    def processed(self) -> int:
+        return self.created + self.updated + self.failed

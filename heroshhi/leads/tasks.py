@@ -35,3 +35,14 @@ def speed_to_lead_alerts() -> dict[str, int]:
     counts = assignment.speed_to_lead_alerts()
     logger.info("speed-to-lead alerts sent", extra=counts)
     return counts
+
+
+@shared_task
+def lead_import_run(import_id: str) -> str:
+    """Run one mapped CSV import. Claimed with a conditional UPDATE (mapped → running),
+    so a repeated delivery or a second worker imports nothing twice."""
+    from heroshhi.leads import importing
+
+    outcome = importing.lead_import_run(import_id)
+    logger.info("lead import task", extra={"import_id": import_id, "outcome": outcome})
+    return outcome

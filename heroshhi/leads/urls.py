@@ -1,6 +1,13 @@
 from django.urls import path
 
-from heroshhi.leads import views, views_assignment, views_merge, views_pipeline, views_tasks
+from heroshhi.leads import (
+    views,
+    views_assignment,
+    views_import,
+    views_merge,
+    views_pipeline,
+    views_tasks,
+)
 
 app_name = "leads"
 
@@ -9,6 +16,10 @@ urlpatterns = [
     path("new/", views.lead_new, name="create"),
     path("trash/", views.trash_list, name="trash"),
     path("export.csv", views.lead_export, name="export"),
+    path("import/", views_import.import_upload, name="import"),
+    path("import/<uuid:import_id>/", views_import.import_map, name="import_map"),
+    path("import/<uuid:import_id>/progress/", views_import.import_progress, name="import_progress"),
+    path("import/<uuid:import_id>/errors.csv", views_import.import_report, name="import_report"),
     path("stages/", views_pipeline.stage_settings, name="stages"),
     path("stages/<uuid:stage_id>/", views_pipeline.stage_edit, name="stage_edit"),
     path("stages/<uuid:stage_id>/move/", views_pipeline.stage_reorder, name="stage_move"),

@@ -136,6 +136,7 @@ def _list_page(request: HttpRequest, *, trashed: bool) -> HttpResponse:
         "trashed": trashed,
         "can_create": has_capability(_membership(request).role, Capability.LEADS_CREATE),
         "can_export": has_capability(_membership(request).role, Capability.LEADS_EXPORT),
+        "can_import": has_capability(_membership(request).role, Capability.LEADS_IMPORT),
         # The export link carries the plain filters only, never a search term (ADR 0006).
         "export_query": urlencode({k: v for k, v in active.items() if k in _EXPORT_FILTERS}),
     }

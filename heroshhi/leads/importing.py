@@ -1,0 +1,353 @@
+"""CSV import of leads: parse, map columns to lead fields, run in batches, report per row.
+
+The uploaded file and the error report are stored encrypted on ``LeadImport``. Logs, task
+arguments and audit metadata carry ids and counts only; the error report names the row
+number, the column and the problem, and repeats the original row only inside the
+downloadable report (which the importer already has).
+
+Row numbers count the header as row 1, as a spreadsheet does; a cell holding a quoted
+newline still counts as one row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from heroshhi.audit.actions import AuditAction
+from heroshhi.audit.services import audit_record
+from heroshhi.core.actors import Actor
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads import services
+from heroshhi.leads.export import BOM, neutralise
+from heroshhi.leads.models import LeadImport, Source, Stage
+from heroshhi.workspaces.models import Membership, Workspace
+from heroshhi.workspaces.permissions import Capability, require_capability
+
+logger = logging.getLogger(__name__)
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_COLUMNS = 100
+BATCH_SIZE = 200
+PREVIEW_ROWS = 5
+FIELDS: dict[str, Any] = {
+    "name": gettext_lazy("Name"),
+    "phone": gettext_lazy("Phone"),
+    "email": gettext_lazy("E-mail"),
+    "source": gettext_lazy("Source"),
+    "stage": gettext_lazy("Stage (by name)"),
+    "tags": gettext_lazy("Tags (comma-separated)"),
+    "deal_value": gettext_lazy("Deal value"),
+    "description": gettext_lazy("Description"),
+}
+# Header words (lower-cased, spaces and punctuation dropped) → the field they suggest.
+_GUESSES = {
+    "name": "name",
+    "fullname": "name",
+    "leadname": "name",
+    "customer": "name",
+    "customername": "name",
+    "contactname": "name",
+    "phone": "phone",
+    "mobile": "phone",
+    "mobileno": "phone",
+    "mobilenumber": "phone",
+    "phonenumber": "phone",
+    "phoneno": "phone",
+    "whatsapp": "phone",
+    "whatsappnumber": "phone",
+    "contact": "phone",
+    "contactnumber": "phone",
+    "email": "email",
+    "emailaddress": "email",
+    "mail": "email",
+    "source": "source",
+    "stage": "stage",
+    "status": "stage",
+    "tags": "tags",
+    "tag": "tags",
+    "labels": "tags",
+    "dealvalue": "deal_value",
+    "value": "deal_value",
+    "amount": "deal_value",
+    "budget": "deal_value",
+    "description": "description",
+    "notes": "description",
+    "note": "description",
+    "remarks": "description",
+    "comments": "description",
+}
+REPORT_COLUMNS = ("row", "column", "problem", "original_row")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]  # (row number, cells)
+
+
+def _invalid(message: str) -> ValidationError:
+    return ValidationError({"file": [message]})
+
+
+def read_upload(upload: Any) -> str:
+    """The upload as text; refuses files over 5 MB before reading them fully."""
+    size = getattr(upload, "size", None)
+    if size is not None and size > MAX_BYTES:
+        raise _invalid(_("The file is larger than 5 MB. Split it into smaller files."))
+    raw = upload.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise _invalid(_("The file is larger than 5 MB. Split it into smaller files."))
+    try:
+        return bytes(raw).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _invalid(_("Save the file as CSV in UTF-8 and upload it again.")) from None
+
+
+def parse(text: str) -> Parsed:
+    """Header and data rows; blank lines are skipped. Raises ValidationError on bad CSV."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    headers: list[str] | None = None
+    try:
+        for number, cells in enumerate(reader, start=1):
+            if headers is None:
+                if not any(cell.strip() for cell in cells):
+                    raise _invalid(_("The first row must hold the column headings."))
+                headers = [cell.strip() for cell in cells]
+                continue
+            if cells and any(cell.strip() for cell in cells):
+                rows.append((number, cells))
+    except csv.Error:
+        raise _invalid(_("The file is not valid CSV.")) from None
+    if headers is None:
+        raise _invalid(_("The file is empty."))
+    if len(headers) > MAX_COLUMNS:
+        raise _invalid(_("Use at most %(max)d columns.") % {"max": MAX_COLUMNS})
+    return Parsed(headers=headers, rows=rows)
+
+
+def guess_mapping(headers: list[str]) -> dict[str, str]:
+    """Column index → field, from the heading; each field is guessed once at most."""
+    mapping: dict[str, str] = {}
+    for index, header in enumerate(headers):
+        key = "".join(ch for ch in header.lower() if ch.isalnum())
+        field = _GUESSES.get(key)
+        if field and field not in mapping.values():
+            mapping[str(index)] = field
+    return mapping
+
+
+def clean_mapping(raw: Mapping[str, str], *, columns: int) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for index in range(columns):
+        field = raw.get(str(index), "")
+        if not field:
+            continue
+        if field not in FIELDS:
+            raise ValidationError({"mapping": [_("Choose a lead field or skip the column.")]})
+        if field in mapping.values():
+            raise ValidationError(
+                {"mapping": [_("Map each lead field to one column at most: %(f)s.") % {"f": field}]}
+            )
+        mapping[str(index)] = field
+    if not {"name", "phone", "email"} & set(mapping.values()):
+        raise ValidationError({"mapping": [_("Map at least a name, phone or e-mail column.")]})
+    return mapping
+
+
+def headers_of(lead_import: LeadImport) -> list[str]:
+    return list(json.loads(lead_import.headers))
+
+
+# Services -------------------------------------------------------------------------------
+
+
+def lead_import_create(
+    *, workspace: Workspace, actor: Actor, member: Membership, upload: Any
+) -> LeadImport:
+    require_capability(actor.role or "", Capability.LEADS_IMPORT)
+    text = read_upload(upload)
+    parsed = parse(text)
+    with workspace_scope(workspace):
+        return LeadImport.objects.create(
+            workspace=workspace,
+            created_by=member,
+            content=text,
+            headers=json.dumps(parsed.headers, ensure_ascii=False),
+            total=len(parsed.rows),
+        )
+
+
+@transaction.atomic
+def lead_import_start(
+    *, workspace: Workspace, actor: Actor, lead_import: LeadImport, mapping: Mapping[str, str]
+) -> bool:
+    """Save the mapping and queue the run, once; False when it was already started."""
+    require_capability(actor.role or "", Capability.LEADS_IMPORT)
+    cleaned = clean_mapping(mapping, columns=len(headers_of(lead_import)))
+    with workspace_scope(workspace):
+        claimed = LeadImport.objects.filter(
+            pk=lead_import.pk, status=LeadImport.Status.UPLOADED
+        ).update(status=LeadImport.Status.MAPPED, mapping=cleaned)
+    if claimed != 1:
+        return False
+    from heroshhi.leads.tasks import lead_import_run as task
+
+    import_id = str(lead_import.pk)
+    transaction.on_commit(lambda: task.delay(import_id))
+    return True
+
+
+def lead_import_run(import_id: Any) -> str:
+    """Run one mapped import; a second call (or a second worker) does nothing."""
+    workspace_id = (
+        LeadImport.objects.unscoped().filter(pk=import_id).values_list("workspace_id", flat=True)
+    ).first()
+    if workspace_id is None:
+        return "missing"
+    with workspace_scope(workspace_id):
+        claimed = LeadImport.objects.filter(pk=import_id, status=LeadImport.Status.MAPPED).update(
+            status=LeadImport.Status.RUNNING, started_at=timezone.now()
+        )
+        if claimed != 1:
+            return "skipped"
+        lead_import = LeadImport.objects.select_related("created_by", "workspace").get(pk=import_id)
+        try:
+            _run(lead_import)
+        except Exception:
+            logger.exception("lead import failed", extra={"import_id": str(import_id)})
+            LeadImport.objects.filter(pk=import_id).update(
+                status=LeadImport.Status.FAILED, finished_at=timezone.now()
+            )
+            return "failed"
+    return "done"
+
+
+class _RowError(Exception):
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("row error")
+        self.problems = problems
+
+
+def _run(lead_import: LeadImport) -> None:
+    workspace = lead_import.workspace
+    member = lead_import.created_by
+    if member is None:
+        raise PermissionDenied("leads.import.no_member")
+    actor = Actor.user(member.user_id, role=member.role)
+    require_capability(member.role, Capability.LEADS_IMPORT)
+    parsed = parse(lead_import.content)
+    headers = parsed.headers
+    mapping = {int(index): field for index, field in lead_import.mapping.items()}
+    column_of = {field: headers[index] or str(index + 1) for index, field in mapping.items()}
+    stages = {
+        stage.name.casefold(): stage
+        for stage in services.stages_ensure_defaults(workspace=workspace)
+    }
+    report: list[list[str]] = []
+    counts = {"created": 0, "updated": 0, "failed": 0}
+    for start in range(0, len(parsed.rows), BATCH_SIZE):
+        with transaction.atomic():
+            for number, cells in parsed.rows[start : start + BATCH_SIZE]:
+                try:
+                    with transaction.atomic():
+                        created = _import_row(
+                            workspace=workspace,
+                            actor=actor,
+                            cells=cells,
+                            width=len(headers),
+                            mapping=mapping,
+                            stages=stages,
+                        )
+                    counts["created" if created else "updated"] += 1
+                except _RowError as exc:
+                    counts["failed"] += 1
+                    original = _as_csv_line(cells)
+                    for field, problem in exc.problems:
+                        column = column_of.get(field, "") if field else ""
+                        report.append([str(number), column, problem, original])
+            LeadImport.objects.filter(pk=lead_import.pk).update(**counts)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(REPORT_COLUMNS)
+    writer.writerows([neutralise(cell) for cell in line] for line in report)
+    with transaction.atomic():
+        lead_import.refresh_from_db()
+        lead_import.error_report = BOM + buffer.getvalue() if report else None
+        lead_import.status = LeadImport.Status.DONE
+        lead_import.finished_at = timezone.now()
+        lead_import.total = len(parsed.rows)
+        lead_import.save(update_fields=["error_report", "status", "finished_at", "total"])
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.DATA_IMPORT,
+            target=("lead_import", lead_import.pk),
+            metadata={"entity": "lead", "format": "csv", "total": len(parsed.rows), **counts},
+        )
+    logger.info(
+        "lead import finished",
+        extra={"import_id": str(lead_import.pk), **{f"rows_{k}": v for k, v in counts.items()}},
+    )
+
+
+def _as_csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
+
+
+def _import_row(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    cells: list[str],
+    width: int,
+    mapping: dict[int, str],
+    stages: dict[str, Stage],
+) -> bool:
+    if len(cells) != width:
+        raise _RowError(
+            [("", _("Expected %(n)d cells, found %(m)d.") % {"n": width, "m": len(cells)})]
+        )
+    values = {field: cells[index].strip() for index, field in mapping.items()}
+    stage = None
+    if values.get("stage"):
+        stage = stages.get(" ".join(values["stage"].split()).casefold())
+        if stage is None:
+            raise _RowError([("stage", _("Unknown stage."))])
+    source = values.get("source", "").lower().replace(" ", "_") or Source.IMPORT.value
+    tags = [tag for tag in values.get("tags", "").split(",") if tag.strip()]
+    try:
+        result = services.lead_create(
+            workspace=workspace,
+            actor=actor,
+            name=values.get("name") or None,
+            phone=values.get("phone") or None,
+            email=values.get("email") or None,
+            source=source,
+            stage=stage,
+            tags=tags,
+            deal_value=values.get("deal_value") or None,
+            description=values.get("description") or None,
+        )
+    except ValidationError as exc:
+        problems = [
+            (field if field in FIELDS else "", str(message))
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+        raise _RowError(problems) from None
+    return result.created
