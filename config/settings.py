@@ -311,6 +311,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "heroshhi.leads.tasks.speed_to_lead_alerts",
         "schedule": 60.0,
     },
+    "leads-imports-sweep": {
+        "task": "heroshhi.leads.tasks.lead_imports_sweep",
+        "schedule": 300.0,
+    },
     "leads-task-reminders": {
         "task": "heroshhi.leads.tasks.task_reminders_send",
         "schedule": 300.0,

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -200,7 +201,7 @@ def lead_import_start(
     with workspace_scope(workspace):
         claimed = LeadImport.objects.filter(
             pk=lead_import.pk, status=LeadImport.Status.UPLOADED
-        ).update(status=LeadImport.Status.MAPPED, mapping=cleaned)
+        ).update(status=LeadImport.Status.MAPPED, mapping=cleaned, progress_at=timezone.now())
     if claimed != 1:
         return False
     from heroshhi.leads.tasks import lead_import_run as task
@@ -218,8 +219,9 @@ def lead_import_run(import_id: Any) -> str:
     if workspace_id is None:
         return "missing"
     with workspace_scope(workspace_id):
+        now = timezone.now()
         claimed = LeadImport.objects.filter(pk=import_id, status=LeadImport.Status.MAPPED).update(
-            status=LeadImport.Status.RUNNING, started_at=timezone.now()
+            status=LeadImport.Status.RUNNING, started_at=now, progress_at=now
         )
         if claimed != 1:
             return "skipped"
@@ -278,7 +280,9 @@ def _run(lead_import: LeadImport) -> None:
                     for field, problem in exc.problems:
                         column = column_of.get(field, "") if field else ""
                         report.append([str(number), column, problem, original])
-            LeadImport.objects.filter(pk=lead_import.pk).update(**counts)
+            LeadImport.objects.filter(pk=lead_import.pk).update(
+                **counts, progress_at=timezone.now()
+            )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(REPORT_COLUMNS)
@@ -351,3 +355,31 @@ def _import_row(
         ]
         raise _RowError(problems) from None
     return result.created
+
+
+QUEUED_STALE_AFTER = timedelta(minutes=2)
+RUNNING_STALE_AFTER = timedelta(minutes=15)
+
+
+def lead_imports_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-queue imports whose task message never arrived, and fail runs that stopped
+    saving progress (a killed worker), so nothing waits forever. Re-running a failed file
+    is safe: rows already imported deduplicate onto their leads.
+
+    The one reviewed cross-workspace read of imports (a platform job)."""
+    now = now or timezone.now()
+    from heroshhi.leads.tasks import lead_import_run as task
+
+    stale_queued = list(
+        LeadImport.objects.unscoped()
+        .filter(status=LeadImport.Status.MAPPED, progress_at__lt=now - QUEUED_STALE_AFTER)
+        .values_list("pk", flat=True)
+    )
+    for import_id in stale_queued:
+        task.delay(str(import_id))
+    failed = (
+        LeadImport.objects.unscoped()
+        .filter(status=LeadImport.Status.RUNNING, progress_at__lt=now - RUNNING_STALE_AFTER)
+        .update(status=LeadImport.Status.FAILED, finished_at=now)
+    )
+    return {"requeued": len(stale_queued), "failed": failed}

@@ -310,6 +310,9 @@ class LeadImport(WorkspaceOwned):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life (queued, or a batch saved): the sweeper re-queues or fails imports
+    # that stop moving, because the database, not the broker, is the source of truth.
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -46,3 +46,13 @@ def lead_import_run(import_id: str) -> str:
     outcome = importing.lead_import_run(import_id)
     logger.info("lead import task", extra={"import_id": import_id, "outcome": outcome})
     return outcome
+
+
+@shared_task
+def lead_imports_sweep() -> dict[str, int]:
+    """Re-queue imports stuck before their run and fail runs that stopped moving."""
+    from heroshhi.leads import importing
+
+    counts = importing.lead_imports_sweep()
+    logger.info("lead import sweep", extra=counts)
+    return counts

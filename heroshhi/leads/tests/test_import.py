@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
@@ -217,3 +219,39 @@ def test_sales_are_refused_and_other_workspaces_see_nothing(client, world, alice
         "leads:import_report", kwargs={"slug": world.b.slug, "import_id": lead_import.pk}
     )
     assert client.get(other).status_code == 404
+
+
+def _mapped(world, alice) -> LeadImport:
+    lead_import = _upload(world, alice, b"name,phone\nAsha,9876543210\n")
+    importing.lead_import_start(
+        workspace=world.a,
+        actor=alice,
+        lead_import=lead_import,
+        mapping=importing.guess_mapping(importing.headers_of(lead_import)),
+    )
+    return lead_import
+
+
+def _status(world, lead_import) -> str:
+    with workspace_scope(world.a):
+        return LeadImport.objects.get(pk=lead_import.pk).status
+
+
+def test_the_sweeper_requeues_an_import_whose_task_never_arrived(world, alice):
+    lead_import = _mapped(world, alice)  # queued on commit, which never happens here
+    soon = timezone.now() + timedelta(minutes=1)
+    assert importing.lead_imports_sweep(now=soon) == {"requeued": 0, "failed": 0}
+    assert _status(world, lead_import) == "mapped"
+    later = timezone.now() + timedelta(minutes=3)
+    assert importing.lead_imports_sweep(now=later)["requeued"] == 1
+    assert _status(world, lead_import) == "done"  # tasks run inline in tests
+    assert "Asha" in _names(world)
+
+
+def test_the_sweeper_fails_a_run_that_stopped_moving(world, alice):
+    lead_import = _mapped(world, alice)
+    with workspace_scope(world.a):
+        LeadImport.objects.filter(pk=lead_import.pk).update(status="running")
+    later = timezone.now() + timedelta(minutes=16)
+    assert importing.lead_imports_sweep(now=later) == {"requeued": 0, "failed": 1}
+    assert _status(world, lead_import) == "failed"
