@@ -261,6 +261,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:list": WorkspacePage(lambda world: {}),
     "leads:create": WorkspacePage(lambda world: {}),
     "leads:trash": WorkspacePage(lambda world: {}),
+    "leads:bulk": WorkspacePage(lambda world: {}),
     "leads:detail": WorkspacePage(_lead_kwargs),
     "leads:edit": WorkspacePage(_lead_kwargs),
     "leads:note_add": WorkspacePage(_lead_kwargs),

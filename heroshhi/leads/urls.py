@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views.lead_list, name="list"),
     path("new/", views.lead_new, name="create"),
     path("trash/", views.trash_list, name="trash"),
+    path("bulk/", views.lead_bulk, name="bulk"),
     path("export.csv", views.lead_export, name="export"),
     path("import/", views_import.import_upload, name="import"),
     path("import/<uuid:import_id>/", views_import.import_map, name="import_map"),

@@ -137,10 +137,80 @@ def _list_page(request: HttpRequest, *, trashed: bool) -> HttpResponse:
         "can_create": has_capability(_membership(request).role, Capability.LEADS_CREATE),
         "can_export": has_capability(_membership(request).role, Capability.LEADS_EXPORT),
         "can_import": has_capability(_membership(request).role, Capability.LEADS_IMPORT),
+        "bulk": _bulk_context(request, stages, members) if not trashed else None,
         # The export link carries the plain filters only, never a search term (ADR 0006).
         "export_query": urlencode({k: v for k, v in active.items() if k in _EXPORT_FILTERS}),
     }
     return render(request, "leads/list.html", context)
+
+
+def _bulk_context(
+    request: HttpRequest, stages: list[Stage], members: list[Membership] | None
+) -> dict[str, Any] | None:
+    """The bulk action bar's choices; None when this role may not act in bulk."""
+    role = _membership(request).role
+    if not has_capability(role, Capability.LEADS_ASSIGN):
+        return None
+    return {
+        "members": [(member.pk, member_label(member)) for member in members or []],
+        "stages": stages,
+        "can_trash": has_capability(role, Capability.LEADS_BULK_DELETE),
+    }
+
+
+# The field carrying each action's value.
+_BULK_VALUE_FIELD = {"assign": "member", "stage": "stage", "tag": "tag", "trash": ""}
+
+
+def _bulk_lead_ids(request: HttpRequest) -> list[uuid.UUID]:
+    """Ticked rows, plus every row of the page when "select all on this page" is ticked."""
+    raw = request.POST.getlist("lead")
+    if request.POST.get("all_page"):
+        raw += request.POST.getlist("page_lead")
+    if len(raw) > services.BULK_MAX * 2:
+        raise ValidationError(
+            _("Choose at most %(max)d leads at a time.") % {"max": services.BULK_MAX}
+        )
+    try:
+        ids = list(dict.fromkeys(uuid.UUID(str(value)) for value in raw))
+    except ValueError:
+        raise ValidationError(_("The selection holds an invalid lead id.")) from None
+    if len(ids) > services.BULK_MAX:
+        raise ValidationError(
+            _("Choose at most %(max)d leads at a time.") % {"max": services.BULK_MAX}
+        )
+    return ids
+
+
+@require_POST
+def lead_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    """Assign, move, tag or trash the selected leads (owners and managers)."""
+    require_capability(_membership(request).role, Capability.LEADS_ASSIGN)
+    action = request.POST.get("action", "")
+    if action not in _BULK_VALUE_FIELD:
+        return HttpResponseBadRequest(_("Unknown bulk action."), content_type="text/plain")
+    try:
+        lead_ids = _bulk_lead_ids(request)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain")
+    if not lead_ids:
+        messages.error(request, _("Select at least one lead."))
+        return redirect("leads:list", slug=slug)
+    field = _BULK_VALUE_FIELD[action]
+    try:
+        count = services.leads_bulk_apply(
+            workspace=_workspace(request),
+            actor=_actor(request),
+            lead_ids=lead_ids,
+            action=action,
+            value=request.POST.get(field, "") if field else None,
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("leads:list", slug=slug)
+    messages.success(request, _("%(count)d leads updated") % {"count": count})
+    return redirect("leads:list", slug=slug)
 
 
 @require_http_methods(["GET", "POST"])
