@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -164,6 +164,17 @@ def _user_target(user: User | None) -> tuple[str, str] | None:
     return None if user is None else ("user", str(user.pk))
 
 
+def _audit_own_account(user: User, *, action: AuditAction, **details: Any) -> None:
+    """An event a user caused on their own account, on the platform chain."""
+    audit_record(
+        workspace=None,
+        actor=Actor.user(user.pk),
+        action=action,
+        target=_user_target(user),
+        **details,
+    )
+
+
 @transaction.atomic
 def login_success_record(
     *, user: User, session_key: str, ip: str | None, user_agent: str, mfa: str
@@ -171,13 +182,7 @@ def login_success_record(
     """Remember the new session and audit the sign-in (``mfa``: how the second factor was
     passed: ``none``, ``totp`` or ``recovery_code``)."""
     user_session_register(user=user, session_key=session_key, ip=ip, user_agent=user_agent)
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
-        action=AuditAction.AUTHN_LOGIN_SUCCESS,
-        target=_user_target(user),
-        metadata={"mfa": mfa},
-    )
+    _audit_own_account(user, action=AuditAction.AUTHN_LOGIN_SUCCESS, metadata={"mfa": mfa})
 
 
 @transaction.atomic
@@ -258,11 +263,9 @@ def logout_record(*, user: User, session_key: str | None, reason: str) -> None:
 def user_logout_everywhere(*, user: User) -> int:
     """End every session of the user, the current one included."""
     ended = user_sessions_end(user=user)
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
+    _audit_own_account(
+        user,
         action=AuditAction.AUTHN_LOGOUT,
-        target=_user_target(user),
         reason=LOGOUT_EVERYWHERE,
         metadata={"sessions_ended": ended},
     )
@@ -284,12 +287,8 @@ def password_change(*, user: User, new_password: str, keep_session_key: str | No
     session; returns how many ended."""
     _password_set(user=user, new_password=new_password)
     ended = user_sessions_end(user=user, keep_session_key=keep_session_key)
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
-        action=AuditAction.AUTHN_PASSWORD_CHANGE,
-        target=_user_target(user),
-        metadata={"sessions_ended": ended},
+    _audit_own_account(
+        user, action=AuditAction.AUTHN_PASSWORD_CHANGE, metadata={"sessions_ended": ended}
     )
     return ended
 
@@ -428,11 +427,9 @@ def totp_enrolment_confirm(*, user: User, code: str) -> list[str]:
     device.last_used_step = step
     device.save(update_fields=["confirmed", "confirmed_at", "last_used_step"])
     codes = _recovery_codes_replace(user=user)
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
+    _audit_own_account(
+        user,
         action=AuditAction.MFA_ENABLED,
-        target=_user_target(user),
         metadata={"method": MFA_TOTP, "recovery_codes": len(codes)},
     )
     return codes
@@ -490,13 +487,7 @@ def totp_disable(*, user: User) -> None:
         raise TwoFactorError("not_enabled")
     TotpDevice.objects.filter(user=user).delete()
     RecoveryCode.objects.filter(user=user).delete()
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
-        action=AuditAction.MFA_DISABLED,
-        target=_user_target(user),
-        metadata={"method": MFA_TOTP},
-    )
+    _audit_own_account(user, action=AuditAction.MFA_DISABLED, metadata={"method": MFA_TOTP})
 
 
 @transaction.atomic
@@ -505,11 +496,9 @@ def recovery_codes_regenerate(*, user: User) -> list[str]:
     if not TotpDevice.objects.filter(user=user, confirmed=True).exists():
         raise TwoFactorError("not_enabled")
     codes = _recovery_codes_replace(user=user)
-    audit_record(
-        workspace=None,
-        actor=Actor.user(user.pk),
+    _audit_own_account(
+        user,
         action=AuditAction.MFA_RECOVERY_CODES_REGENERATED,
-        target=_user_target(user),
         metadata={"recovery_codes": len(codes)},
     )
     return codes
