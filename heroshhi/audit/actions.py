@@ -58,10 +58,27 @@ class AuditAction(StrEnum):
     OPTOUT_RECORDED = "optout_recorded"
     OPTIN_RECORDED = "optin_recorded"
     WEBHOOK_SIGNATURE_INVALID = "webhook_signature_invalid"
+    CHANNEL_CREATED = "channel_created"
+    CHANNEL_UPDATED = "channel_updated"
+    CHANNEL_DELETED = "channel_deleted"
+    TEMPLATES_SYNCED = "templates_synced"
+    MESSAGE_SENT = "message_sent"
+    # A send stopped by a rule (opted out, outside the window, restricted).
+    MESSAGE_REFUSED = "message_refused"
+    CONVERSATION_UPDATED = "conversation_updated"
+    CALL_LOGGED = "call_logged"
+    MESSAGING_SETTINGS_UPDATED = "messaging_settings_updated"
     # Privacy and retention
     PRIVACY_REQUEST_CREATED = "privacy_request_created"
     PRIVACY_REQUEST_COMPLETED = "privacy_request_completed"
     RETENTION_RUN = "retention_run"
+    RETENTION_POLICY_UPDATED = "retention_policy_updated"
+    PRIVACY_SETTINGS_UPDATED = "privacy_settings_updated"
+    PRIVACY_REQUEST_UPDATED = "privacy_request_updated"
+    CONSENT_RECORDED = "consent_recorded"
+    LEAD_RESTRICTED = "lead_restricted"
+    LEAD_RESTRICTION_LIFTED = "lead_restriction_lifted"
+    INCIDENT_RECORDED = "incident_recorded"
     AUDIT_PURGED = "audit_purged"
     # Two-factor recovery data (a new set of recovery codes replaces the old one)
     MFA_RECOVERY_CODES_REGENERATED = "mfa_recovery_codes_regenerated"
@@ -71,6 +88,11 @@ class AuditAction(StrEnum):
     STAGE_DELETED = "stage_deleted"
     # Lead assignment rules (mode, source mapping, unassigned pool)
     ASSIGNMENT_SETTINGS_UPDATED = "assignment_settings_updated"
+    # Workspace-defined lead fields and saved import mappings
+    CUSTOM_FIELD_CREATED = "custom_field_created"
+    CUSTOM_FIELD_UPDATED = "custom_field_updated"
+    CUSTOM_FIELD_DELETED = "custom_field_deleted"
+    IMPORT_MAPPING_SAVED = "import_mapping_saved"
 
 
 class Outcome(StrEnum):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from django.db import models
@@ -43,7 +44,7 @@ def new_event_id() -> uuid.UUID:
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    """Refuses bulk writes; audit rows are only ever added through ``audit_record``."""
+    """Refuses updates; rows are only ever added, sealed, through the audit services."""
 
     def update(self, **kwargs: Any) -> int:
         # Deleting a workspace detaches its events (on_delete=SET_NULL): the only update
@@ -55,8 +56,15 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def delete(self) -> NoReturn:
         raise AuditImmutableError("Audit events are removed only by the retention purge.")
 
-    def bulk_create(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AuditImmutableError("Audit events are written one by one by audit_record().")
+    def bulk_create(  # type: ignore[override]
+        self, objs: Iterable[AuditEvent], batch_size: int | None = None
+    ) -> list[AuditEvent]:
+        # Only the audit services' batch append, which seals every event before inserting.
+        events = list(objs)
+        if not events or any(not event.mac for event in events):
+            raise AuditImmutableError("Audit events are written only by the audit services.")
+        # The stubs lose the model type through super() on a generic queryset.
+        return super().bulk_create(events, batch_size=batch_size)  # type: ignore[arg-type,return-value]
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AuditImmutableError("Audit events cannot be updated.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -100,6 +100,42 @@ def audit_record(
     return _append(chain=chain_for(workspace), workspace_id=workspace_id, entry=entry)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One event of a batch for ``audit_record_many``: the per-event parts only."""
+
+    action: AuditAction | str
+    target: tuple[str, str | UUID | int] | None = None
+    outcome: Outcome | str = Outcome.SUCCESS
+    reason: str = ""
+    metadata: Mapping[str, object] | None = None
+
+
+def audit_record_many(
+    *, workspace: Workspace | None, actor: Actor, records: Sequence[AuditRecord]
+) -> list[AuditEvent]:
+    """Append several events by one actor with one lock of the chain head and one INSERT.
+
+    For batch operations (a page of leads created at once): each change still gets its own
+    event, with the same guarantees as ``audit_record``, at a fraction of the round trips.
+    """
+    entries = [
+        _entry(
+            actor=actor,
+            action=record.action,
+            outcome=record.outcome,
+            target=record.target,
+            reason=record.reason,
+            metadata=record.metadata,
+        )
+        for record in records
+    ]
+    if not entries:
+        return []
+    workspace_id = None if workspace is None else workspace.pk
+    return _append_many(chain=chain_for(workspace), workspace_id=workspace_id, entries=entries)
+
+
 def _entry(
     *,
     actor: Actor,
@@ -162,38 +198,51 @@ def _lock_head(chain: str) -> AuditChainHead:
 
 
 def _append(*, chain: str, workspace_id: UUID | None, entry: _Entry) -> AuditEvent:
+    return _append_many(chain=chain, workspace_id=workspace_id, entries=[entry])[0]
+
+
+def _append_many(
+    *, chain: str, workspace_id: UUID | None, entries: Sequence[_Entry]
+) -> list[AuditEvent]:
     key = integrity.current_key()
     # savepoint=False: a failed audit write dooms the caller's whole transaction, so a
     # change can never commit without its event.
     with transaction.atomic(savepoint=False):
         head = _lock_head(chain)
-        event = AuditEvent(
-            chain=chain,
-            workspace_id=workspace_id,
-            seq=head.last_seq + 1,
-            # Taken under the lock, so time order within a chain follows seq order.
-            occurred_at=timezone.now(),
-            prev_mac=head.last_mac,
-            key_id=key.key_id,
-            actor_type=entry.actor_type,
-            actor_id=entry.actor_id,
-            actor_role=entry.actor_role,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=entry.target_id,
-            outcome=entry.outcome,
-            reason=entry.reason,
-            ip=entry.ip,
-            user_agent=entry.user_agent,
-            request_id=entry.request_id,
-            metadata=entry.metadata,
-        )
-        event.mac = integrity.event_mac(event, key.secret)
-        event.save(force_insert=True)
-        head.last_seq = event.seq
-        head.last_mac = event.mac
+        # Taken under the lock, so time order within a chain follows seq order.
+        occurred_at = timezone.now()
+        events: list[AuditEvent] = []
+        for entry in entries:
+            event = AuditEvent(
+                chain=chain,
+                workspace_id=workspace_id,
+                seq=head.last_seq + 1,
+                occurred_at=occurred_at,
+                prev_mac=head.last_mac,
+                key_id=key.key_id,
+                actor_type=entry.actor_type,
+                actor_id=entry.actor_id,
+                actor_role=entry.actor_role,
+                action=entry.action,
+                target_type=entry.target_type,
+                target_id=entry.target_id,
+                outcome=entry.outcome,
+                reason=entry.reason,
+                ip=entry.ip,
+                user_agent=entry.user_agent,
+                request_id=entry.request_id,
+                metadata=entry.metadata,
+            )
+            event.mac = integrity.event_mac(event, key.secret)
+            head.last_seq = event.seq
+            head.last_mac = event.mac
+            events.append(event)
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events)
         head.save(update_fields=["last_seq", "last_mac"])
-    return event
+    return events
 
 
 # --- Retention purge -------------------------------------------------------------------

@@ -8,7 +8,8 @@ from django.db import transaction
 from heroshhi.audit.actions import AuditAction, Outcome
 from heroshhi.audit.errors import AuditMetadataError, AuditPersonalDataError
 from heroshhi.audit.models import GENESIS_MAC, PLATFORM_CHAIN, AuditEvent
-from heroshhi.audit.services import audit_record
+from heroshhi.audit.services import AuditRecord, audit_record, audit_record_many
+from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor
 from heroshhi.core.request_context import RequestMeta, current_request
 
@@ -167,4 +168,35 @@ def test_a_failed_audit_write_rolls_back_the_callers_change(record, workspace_a)
 
     with pytest.raises(AuditPersonalDataError):
         service_with_a_bad_audit_call()
+    assert not AuditEvent.objects.filter(chain=str(workspace_a.pk)).exists()
+
+
+def test_a_batch_of_events_is_one_verifiable_stretch_of_the_chain(record, workspace_a, alice):
+    first = record(workspace_a)
+    batch = audit_record_many(
+        workspace=workspace_a,
+        actor=alice,
+        records=[
+            AuditRecord(action="lead_created", target=("lead", n), metadata={"n": n})
+            for n in range(5)
+        ],
+    )
+    last = record(workspace_a)
+    assert [event.seq for event in batch] == [2, 3, 4, 5, 6]
+    assert batch[0].prev_mac == first.mac
+    assert last.prev_mac == batch[-1].mac
+    assert verify_chain(str(workspace_a.pk)).ok
+    assert AuditEvent.objects.filter(chain=str(workspace_a.pk)).count() == 7
+
+
+def test_a_batch_checks_every_event_before_writing_any(workspace_a, alice):
+    with pytest.raises(AuditPersonalDataError):
+        audit_record_many(
+            workspace=workspace_a,
+            actor=alice,
+            records=[
+                AuditRecord(action="lead_created", metadata={"n": 1}),
+                AuditRecord(action="lead_created", metadata={"who": "priya@example.in"}),
+            ],
+        )
     assert not AuditEvent.objects.filter(chain=str(workspace_a.pk)).exists()
