@@ -9,7 +9,15 @@ leads, lead create ≥ 1,000/s), plus peak RSS:
 * a phone search (``q`` is a stored number typed differently, e.g. ``090000-12345``),
 * a name-word search (one common first name) and a two-word name search,
 * lead-create throughput through the ``lead_create`` service (1,000 leads, one transaction
-  each: validation, encryption, blind indexes, dedupe lookup, timeline and audit).
+  each: validation, encryption, blind indexes, dedupe lookup, timeline and audit), and
+  through the batch service ``leads_create_many`` (batches of 500, one transaction each,
+  the same rules),
+* with ``--export``: the CSV export of every seeded lead, streamed through the API view
+  (``GET /api/v1/leads/export.csv``, Django's test client, in a fresh child process
+  ``bench/leads_export.py``) and read to the end: wall time and the child's peak RSS.
+
+The HTTP figures for creating leads are in ``bench/leads_api.py`` (gunicorn) and the CSV
+import in ``bench/leads_import.py``.
 
 Databases, never the development one:
 
@@ -24,7 +32,7 @@ Both defaults run in well under three minutes on a 2-core machine. The budget ca
 (1,000,000 leads) is::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/leads.py --leads 1000000
+        .venv/bin/python bench/leads.py --leads 1000000 --export
 
 Seeding goes through ``bulk_create`` (which encrypts every row) with blind indexes and name
 tokens computed by the public crypto helpers, in batches of a few thousand rows, so memory
@@ -84,19 +92,17 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def _postgres_bench_database(admin_url: str) -> Iterator[str]:
-    """A fresh ``heroshhi_bench`` database on the admin connection's server, dropped after."""
+def _postgres_bench_database(admin_url: str, name: str = BENCH_DATABASE) -> Iterator[str]:
+    """A fresh database ``name`` on the admin connection's server, dropped after."""
     import psycopg
     from psycopg import sql
 
-    statement_drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-        sql.Identifier(BENCH_DATABASE)
-    )
+    statement_drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(statement_drop)
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield _with_database(admin_url, BENCH_DATABASE)
+        yield _with_database(admin_url, name)
     finally:
         from django.db import connections
 
@@ -111,6 +117,7 @@ def _setup_django(workdir: str, database_url: str | None) -> None:
     os.environ["HEROSHHI_VAR_DIR"] = workdir  # SQLite file, keys, broker folders: temporary
     for name in ("DATABASE_URL", "REDIS_URL", "HEROSHHI_MASTER_KEYS", "HEROSHHI_MASTER_KEYS_FILE"):
         os.environ.pop(name, None)
+    os.environ["DJANGO_DEBUG"] = "false"  # no query log: it is not what is measured
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     import django
@@ -150,23 +157,30 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=None, help="leads to seed")
     parser.add_argument("--creates", type=int, default=1_000, help="leads made by lead_create")
     parser.add_argument("--runs", type=int, default=200, help="timed runs per query")
+    parser.add_argument(
+        "--batched", type=int, default=10_000, help="leads made by leads_create_many"
+    )
+    parser.add_argument("--export", action="store_true", help="also time the CSV export")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "")
     leads = args.leads or (200_000 if admin_url else 20_000)
+    options = {"creates": args.creates, "batched": args.batched, "runs": args.runs}
     with tempfile.TemporaryDirectory(prefix="heroshhi-bench-") as workdir:
         if admin_url:
             with _postgres_bench_database(admin_url) as bench_url:
                 _setup_django(workdir, bench_url)
-                _run(leads=leads, creates=args.creates, runs=args.runs)
+                _run(leads=leads, **options, export=(workdir, bench_url) if args.export else None)
         else:
             _setup_django(workdir, None)
-            _run(leads=leads, creates=args.creates, runs=args.runs)
+            _run(leads=leads, **options, export=(workdir, "") if args.export else None)
 
 
 # The run -------------------------------------------------------------------------------
 
 
-def _run(*, leads: int, creates: int, runs: int) -> None:
+def _run(
+    *, leads: int, creates: int, batched: int, runs: int, export: tuple[str, str] | None
+) -> None:
     from django.db import connection
 
     from heroshhi.accounts.services import user_create
@@ -198,6 +212,8 @@ def _run(*, leads: int, creates: int, runs: int) -> None:
     print(f"{'ANALYZE after seeding':<52} {time.perf_counter() - started:>9.1f} s\n")
 
     owner_actor = Actor.user(owner.pk, role=Role.OWNER)
+    if export is not None:  # first, while the workspace holds exactly the seeded leads
+        _export(workspace=workspace, workdir=export[0], database_url=export[1], count=leads)
     _queries(
         workspace=workspace,
         owner_actor=owner_actor,
@@ -206,6 +222,7 @@ def _run(*, leads: int, creates: int, runs: int) -> None:
         runs=runs,
     )
     _creates(workspace=workspace, actor=owner_actor, first=leads, count=creates)
+    _creates_batched(workspace=workspace, actor=owner_actor, first=leads + creates, count=batched)
     print(f"\n{'peak RSS':<52} {_peak_rss_mb():>9,.0f} MB")
 
 
@@ -355,6 +372,64 @@ def _creates(*, workspace: Any, actor: Any, first: int, count: int) -> None:
         assert result.created
     elapsed = time.perf_counter() - started
     print(f"\n{'lead_create service, one transaction each':<52} {count / elapsed:>9,.0f} leads/s")
+
+
+def _creates_batched(*, workspace: Any, actor: Any, first: int, count: int) -> None:
+    from heroshhi.leads.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
+
+    items = [
+        LeadItem(
+            name=f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[n % len(LAST_NAMES)]}",
+            phone=f"0{FIRST_PHONE + n}",
+            email=f"lead{n}@example.com",
+            source="api",
+            source_details={"utm_source": "bench"},
+            tags=["hot"] if n % 2 else [],
+            deal_value=Decimal(25_000),
+        )
+        for n in range(first, first + count)
+    ]
+    started = time.perf_counter()
+    for start in range(0, count, BATCH_MAX):
+        results = leads_create_many(
+            workspace=workspace, actor=actor, items=items[start : start + BATCH_MAX]
+        )
+        assert all(result.status == ItemStatus.CREATED for result in results)
+    elapsed = time.perf_counter() - started
+    label = f"leads_create_many service, batches of {BATCH_MAX}"
+    print(f"{label:<52} {count / elapsed:>9,.0f} leads/s")
+
+
+def _export(*, workspace: Any, workdir: str, database_url: str, count: int) -> None:
+    """Stream the export in a fresh process, so its peak RSS is the export's alone."""
+    import subprocess
+
+    from heroshhi.accounts.services import api_key_create
+    from heroshhi.core.actors import Actor
+    from heroshhi.workspaces.permissions import Role
+
+    key = api_key_create(
+        workspace=workspace,
+        actor=Actor.user("bench", role=Role.OWNER),
+        created_by=None,
+        name="bench export",
+        role=Role.OWNER,
+    ).plaintext
+    child = subprocess.run(  # noqa: S603 -- our own script, fixed arguments
+        [sys.executable, str(ROOT / "bench" / "leads_export.py"), "--expect", str(count)],
+        env={
+            **os.environ,
+            "BENCH_VAR_DIR": workdir,
+            "BENCH_DATABASE_URL": database_url,
+            "BENCH_API_KEY": key,
+        },
+        capture_output=True,
+        text=True,
+    )
+    print(child.stdout, end="")
+    if child.returncode:
+        print(child.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("the export child failed")
 
 
 if __name__ == "__main__":

@@ -7,21 +7,20 @@ leads but sees none (sales see only leads assigned to them).
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, StreamingHttpResponse
-from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import selectors, services
+from heroshhi.leads import batch, custom_fields, selectors, services
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
-from heroshhi.leads.models import Lead, Note
+from heroshhi.leads.models import CustomField, Lead, Note
 from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, TAGS_PER_LEAD_MAX
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -48,6 +47,10 @@ class LeadOut(Schema):
     owner: uuid.UUID | None
     tags: list[str]
     deal_value: Decimal | None
+    custom_fields: dict[str, str] = Field(
+        description="Values of the workspace's custom fields by key: text, a decimal number "
+        "as a string, a date as YYYY-MM-DD, or one of a choice field's options."
+    )
     created_at: datetime
     updated_at: datetime
     last_activity_at: datetime
@@ -81,7 +84,11 @@ class LeadIn(_StrictIn):
     owner: str | None = None
     tags: list[str] = Field(default_factory=list, max_length=TAGS_PER_LEAD_MAX)
     deal_value: Decimal | None = None
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: dict[str, Any] | None = Field(
+        None,
+        description="Custom field values by key. Sending this object (even empty) makes the "
+        "workspace's required custom fields mandatory.",
+    )
 
 
 class LeadPatchIn(_StrictIn):
@@ -94,7 +101,9 @@ class LeadPatchIn(_StrictIn):
     owner: str | None = None
     tags: list[str] | None = Field(None, max_length=TAGS_PER_LEAD_MAX)
     deal_value: Decimal | None = None
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: dict[str, Any] | None = Field(
+        None, description="Custom field values to change by key; null clears one."
+    )
 
 
 class NoteIn(_StrictIn):
@@ -112,7 +121,12 @@ def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
     return request.workspace, request.actor  # type: ignore[attr-defined]
 
 
-def _lead_out(lead: Lead) -> LeadOut:
+def _fields(workspace: Workspace) -> list[CustomField]:
+    return custom_fields.custom_fields_list(workspace=workspace)
+
+
+def _lead_out(lead: Lead, fields: list[CustomField]) -> LeadOut:
+    """``fields``: the workspace's active custom fields (archived values stay hidden)."""
     return LeadOut(
         id=lead.pk,
         name=lead.name,
@@ -125,6 +139,7 @@ def _lead_out(lead: Lead) -> LeadOut:
         owner=lead.owner_id,
         tags=sorted(tag.name for tag in lead.tags.all()),
         deal_value=lead.deal_value,
+        custom_fields=custom_fields.visible_values(lead.custom_values, fields),
         created_at=lead.created_at,
         updated_at=lead.updated_at,
         last_activity_at=lead.last_activity_at,
@@ -134,13 +149,6 @@ def _lead_out(lead: Lead) -> LeadOut:
 
 def _note_out(note: Note) -> NoteOut:
     return NoteOut(id=note.pk, body=note.body, author=note.author_id, created_at=note.created_at)
-
-
-def _refuse_custom_fields(custom_fields: dict[str, Any] | None) -> None:
-    if custom_fields:
-        raise ValidationError(
-            {"custom_fields": [_("Custom fields are not configured for this workspace.")]}
-        )
 
 
 def _access(request: HttpRequest, lead_id: str, perm: Capability, *, trashed: bool = False) -> Lead:
@@ -165,6 +173,8 @@ def leads_list(
     created_from: str | None = None,
     created_to: str | None = None,
     trashed: str | None = None,
+    has_overdue_task: str | None = None,
+    opted_out: str | None = None,
     cursor: str | None = None,
     limit: int = selectors.PAGE_SIZE,
 ) -> LeadPageOut:
@@ -184,6 +194,8 @@ class LeadSearchIn(Schema):
     created_from: str | None = None
     created_to: str | None = None
     trashed: bool = False
+    has_overdue_task: bool = False
+    opted_out: bool = False
     cursor: str | None = None
     limit: int = selectors.PAGE_SIZE
 
@@ -194,6 +206,8 @@ def leads_search(request: HttpRequest, payload: LeadSearchIn) -> LeadPageOut:
     combined with the same filters as the list."""
     raw = payload.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
     raw["trashed"] = "true" if payload.trashed else ""
+    raw["has_overdue_task"] = "true" if payload.has_overdue_task else ""
+    raw["opted_out"] = "true" if payload.opted_out else ""
     return _page(request, raw, cursor=payload.cursor, limit=payload.limit)
 
 
@@ -213,13 +227,15 @@ def _page(
         after=cursor,
         limit=limit,
     )
-    return LeadPageOut(items=[_lead_out(lead) for lead in page.items], next_cursor=page.next_cursor)
+    fields = _fields(workspace)
+    return LeadPageOut(
+        items=[_lead_out(lead, fields) for lead in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.post("", response={200: LeadWriteOut, 201: LeadWriteOut})
 def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
     workspace, actor = _context(request)
-    _refuse_custom_fields(payload.custom_fields)
     result = services.lead_create(
         workspace=workspace,
         actor=actor,
@@ -237,12 +253,79 @@ def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
         tags=payload.tags,
         deal_value=payload.deal_value,
         description=payload.description,
+        custom_fields=payload.custom_fields,
     )
     visible = selectors.lead_is_visible(viewer=selectors.viewer_for(actor=actor), lead=result.lead)
     body = LeadWriteOut(
-        deduplicated=not result.created, lead=_lead_out(result.lead) if visible else None
+        deduplicated=not result.created,
+        lead=_lead_out(result.lead, _fields(workspace)) if visible else None,
     )
     return Status(201 if result.created else 200, body)
+
+
+class LeadBatchIn(_StrictIn):
+    items: list[LeadIn] = Field(min_length=1, max_length=batch.BATCH_MAX)
+
+
+class BatchItemError(Schema):
+    code: str = Field(description="validation_error or forbidden")
+    message: str
+    fields: dict[str, list[str]]
+
+
+class BatchItemOut(Schema):
+    index: int
+    status: str = Field(description="created, deduplicated or error")
+    id: uuid.UUID | None = Field(
+        None, description="Empty for errors and for leads this key may not see."
+    )
+    error: BatchItemError | None = None
+
+
+class LeadBatchOut(Schema):
+    created: int
+    deduplicated: int
+    failed: int
+    results: list[BatchItemOut]
+
+
+_BATCH_MESSAGES = {
+    "validation_error": "Some fields are invalid.",
+    "forbidden": "This key may not do that.",
+}
+
+
+@router.post("/batch", response={200: LeadBatchOut, 207: LeadBatchOut})
+def leads_create_batch(request: HttpRequest, payload: LeadBatchIn) -> Status[LeadBatchOut]:
+    """Create up to 500 leads in one transaction, each with the rules of ``POST /leads``
+    (dedupe against live leads and the earlier items). One result per item, in order; an
+    invalid item does not stop the others. 200 when every item succeeded, 207 otherwise."""
+    workspace, actor = _context(request)
+    items = [batch.LeadItem(**item.model_dump()) for item in payload.items]
+    results = batch.leads_create_many(workspace=workspace, actor=actor, items=items)
+    viewer = selectors.viewer_for(actor=actor)
+    out = [_batch_item_out(result, viewer) for result in results]
+    counts = Counter(result.status for result in results)
+    body = LeadBatchOut(
+        created=counts[batch.ItemStatus.CREATED],
+        deduplicated=counts[batch.ItemStatus.DEDUPLICATED],
+        failed=counts[batch.ItemStatus.ERROR],
+        results=out,
+    )
+    return Status(207 if body.failed else 200, body)
+
+
+def _batch_item_out(result: batch.ItemResult, viewer: selectors.Viewer) -> BatchItemOut:
+    if result.status == batch.ItemStatus.ERROR:
+        error = BatchItemError(
+            code=result.code, message=_BATCH_MESSAGES[result.code], fields=result.errors
+        )
+        return BatchItemOut(index=result.index, status=result.status.value, id=None, error=error)
+    assert result.lead is not None  # created and deduplicated items carry their lead
+    visible = selectors.lead_is_visible(viewer=viewer, lead=result.lead)
+    return BatchItemOut(
+        index=result.index, status=result.status.value, id=result.lead.pk if visible else None
+    )
 
 
 @router.get("/export.csv", include_in_schema=True)
@@ -254,6 +337,8 @@ def leads_export(
     tag: str | None = None,
     created_from: str | None = None,
     created_to: str | None = None,
+    has_overdue_task: str | None = None,
+    opted_out: str | None = None,
 ) -> StreamingHttpResponse:
     """Live leads matching the list's plain filters as CSV (UTF-8 with BOM), streamed.
     Needs an owner or manager key; one ``data_export`` audit event per call."""
@@ -275,7 +360,7 @@ def leads_retrieve(request: HttpRequest, lead_id: str) -> LeadOut:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
     services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
-    return _lead_out(lead)
+    return _lead_out(lead, _fields(workspace))
 
 
 @router.patch("/{lead_id}", response=LeadOut)
@@ -283,7 +368,6 @@ def leads_update(request: HttpRequest, lead_id: str, payload: LeadPatchIn) -> Le
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_EDIT)
     changes = payload.model_dump(exclude_unset=True)
-    _refuse_custom_fields(changes.pop("custom_fields", None))
     if "stage" in changes:
         changes["stage"] = selectors.stage_for_input(workspace=workspace, value=changes["stage"])
     if changes.get("owner") is not None:
@@ -291,7 +375,7 @@ def leads_update(request: HttpRequest, lead_id: str, payload: LeadPatchIn) -> Le
     if "tags" in changes and changes["tags"] is None:
         changes["tags"] = []
     lead = services.lead_update(workspace=workspace, actor=actor, lead=lead, **changes)
-    return _lead_out(lead)
+    return _lead_out(lead, _fields(workspace))
 
 
 @router.delete("/{lead_id}", response={204: None})
@@ -306,7 +390,8 @@ def leads_trash(request: HttpRequest, lead_id: str) -> Status[None]:
 def leads_restore(request: HttpRequest, lead_id: str) -> LeadOut:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_DELETE, trashed=True)
-    return _lead_out(services.lead_restore(workspace=workspace, actor=actor, lead=lead))
+    lead = services.lead_restore(workspace=workspace, actor=actor, lead=lead)
+    return _lead_out(lead, _fields(workspace))
 
 
 @router.get("/{lead_id}/notes", response=list[NoteOut])

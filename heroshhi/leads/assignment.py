@@ -175,6 +175,44 @@ def assignee_for_new_lead(*, workspace: Workspace, source: str) -> uuid.UUID | N
         return _round_robin_next(settings_id=settings_row.pk)
 
 
+def assignees_for_new_leads(*, workspace: Workspace, sources: list[str]) -> list[uuid.UUID | None]:
+    """``assignee_for_new_lead`` for several ownerless leads at once, in order: the same
+    rules, with the round-robin cursor claimed once for all the turns the batch needs."""
+    if not sources:
+        return []
+    with workspace_scope(workspace):
+        settings_row = AssignmentSettings.objects.filter(
+            mode__in=[AssignmentSettings.Mode.ROUND_ROBIN, AssignmentSettings.Mode.BY_SOURCE]
+        ).first()
+        if settings_row is None:
+            return [None] * len(sources)
+        by_source: dict[str, uuid.UUID] = {}
+        if settings_row.mode == AssignmentSettings.Mode.BY_SOURCE:
+            by_source = dict(
+                SourceAssignment.objects.filter(
+                    source__in=set(sources), member__user__is_active=True
+                ).values_list("source", "member_id")
+            )
+        turns = sum(1 for source in sources if source not in by_source)
+        robin = iter(_round_robin_take(settings_id=settings_row.pk, turns=turns))
+        return [by_source[s] if s in by_source else next(robin) for s in sources]
+
+
+def _round_robin_take(*, settings_id: uuid.UUID, turns: int) -> list[uuid.UUID | None]:
+    """Claim ``turns`` consecutive turns with one compare-and-swap; all None without members."""
+    if turns == 0:
+        return []
+    members = _round_robin_members()
+    if not members:
+        return [None] * turns
+    rows = AssignmentSettings.objects.filter(pk=settings_id)
+    for _attempt in range(_CAS_ATTEMPTS):
+        cursor = rows.select_for_update().values_list("round_robin_cursor", flat=True).get()
+        if rows.filter(round_robin_cursor=cursor).update(round_robin_cursor=cursor + turns) == 1:
+            return [members[(cursor + n) % len(members)] for n in range(turns)]
+    raise RuntimeError("round robin cursor kept moving; giving up these turns")
+
+
 # The unassigned pool -------------------------------------------------------------------------
 
 

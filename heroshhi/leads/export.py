@@ -9,15 +9,17 @@ count may differ from the rows sent by the leads created or removed meanwhile.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import selectors, services
-from heroshhi.leads.models import Lead
+from heroshhi.leads import custom_fields, selectors, services
+from heroshhi.leads.models import CustomField, Lead
 from heroshhi.workspaces.models import Workspace
 
 COLUMNS = (
@@ -43,20 +45,38 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
-def lead_row(lead: Lead) -> list[str]:
-    owner = lead.owner.user.full_name if lead.owner is not None else ""
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Stage and owner names by id, read once per export instead of joined per row."""
+
+    stages: dict[uuid.UUID, str]
+    owners: dict[uuid.UUID, str]
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> Names:
+        return cls(
+            stages={stage.pk: stage.name for stage in selectors.stages_list(workspace=workspace)},
+            owners={m.pk: m.user.full_name for m in selectors.members_list(workspace=workspace)},
+        )
+
+
+def lead_row(lead: Lead, names: Names, fields: Sequence[CustomField] = ()) -> list[str]:
+    """One lead's cells: the fixed COLUMNS, then one per active custom field. ``lead`` comes
+    from ``leads_export_batches`` (its tags in ``export_tags``)."""
     cells = [
         str(lead.pk),
         lead.name or "",
         lead.phone or "",
         lead.email or "",
         lead.source,
-        lead.stage.name,
-        owner,
-        ", ".join(sorted(tag.name for tag in lead.tags.all())),
+        names.stages.get(lead.stage_id, ""),
+        "" if lead.owner_id is None else names.owners.get(lead.owner_id, ""),
+        ", ".join(lead.export_tags),  # type: ignore[attr-defined]
         "" if lead.deal_value is None else str(lead.deal_value),
         lead.created_at.astimezone(UTC).isoformat(),
     ]
+    values = lead.custom_values or {}
+    cells += [str(values.get(field.key, "")) for field in fields]
     return [neutralise(cell) for cell in cells]
 
 
@@ -71,11 +91,15 @@ def _stream(
     *, workspace: Workspace, viewer: selectors.Viewer, filters: selectors.LeadFilters
 ) -> Iterator[str]:
     writer = csv.writer(_Line())
-    yield BOM + writer.writerow(COLUMNS)
+    # Custom fields follow the fixed columns, headed by their keys (which the import
+    # recognises); keys are plain slugs, so the heading needs no neutralising.
+    fields = custom_fields.custom_fields_list(workspace=workspace)
+    names = Names.of(workspace)
+    yield BOM + writer.writerow([*COLUMNS, *(field.key for field in fields)])
     for batch in selectors.leads_export_batches(
         workspace=workspace, viewer=viewer, filters=filters
     ):
-        yield "".join(writer.writerow(lead_row(lead)) for lead in batch)
+        yield "".join(writer.writerow(lead_row(lead, names, fields)) for lead in batch)
 
 
 def leads_csv_response(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from heroshhi.leads.models import Source, Stage, Tag
+from heroshhi.leads.custom_fields import ERROR_PREFIX, FORM_PREFIX, TEXT_MAX
+from heroshhi.leads.models import CustomField, Source, Stage, Tag
 from heroshhi.leads.validation import (
     DESCRIPTION_MAX,
     NAME_MAX,
@@ -41,7 +43,44 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error)
         return
     for field, messages in error.message_dict.items():
+        if field.startswith(ERROR_PREFIX):
+            field = FORM_PREFIX + field.removeprefix(ERROR_PREFIX)
         form.add_error(field if field in form.fields else None, messages)
+
+
+def _custom_form_field(field: CustomField, current: object) -> forms.Field:
+    """An input for one custom field. Every kind is read as text here: the service checks
+    the type, so the form and the API give the same messages."""
+    common: dict[str, Any] = {
+        "label": field.label,
+        "required": False,
+        "help_text": _("Required.") if field.required else "",
+    }
+    if field.kind == CustomField.Kind.CHOICE:
+        options = list(field.choices)
+        if isinstance(current, str) and current and current not in options:
+            options.append(current)  # an option removed since: keep showing what is stored
+        widget: forms.Widget = forms.Select(
+            choices=[("", _("—")), *((option, option) for option in options)]
+        )
+        return forms.CharField(widget=widget, **common)
+    if field.kind == CustomField.Kind.DATE:
+        return forms.CharField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if field.kind == CustomField.Kind.NUMBER:
+        return forms.CharField(
+            max_length=40, widget=forms.TextInput(attrs={"inputmode": "decimal"}), **common
+        )
+    return forms.CharField(max_length=TEXT_MAX, **common)
+
+
+def custom_initial(values: Mapping[str, object] | None) -> dict[str, object]:
+    """Form initial data for a lead's stored custom values."""
+    return {FORM_PREFIX + key: value for key, value in (values or {}).items()}
+
+
+def custom_values(form: forms.Form, fields: Sequence[CustomField]) -> dict[str, str | None]:
+    """The posted custom values, key → text (None when left empty)."""
+    return {field.key: form.cleaned_data.get(FORM_PREFIX + field.key) or None for field in fields}
 
 
 class _PipelineFields(forms.Form):
@@ -59,6 +98,7 @@ class _PipelineFields(forms.Form):
         *args: object,
         stages: Sequence[Stage],
         members: Sequence[Membership] | None,
+        custom: Sequence[CustomField] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -68,6 +108,9 @@ class _PipelineFields(forms.Form):
             del self.fields["owner"]
         else:
             self.fields["owner"].choices = _member_choices(members)  # type: ignore[attr-defined]
+        for field in custom:
+            name = FORM_PREFIX + field.key
+            self.fields[name] = _custom_form_field(field, self.initial.get(name))
 
 
 class LeadCreateForm(_PipelineFields):
@@ -115,6 +158,8 @@ class LeadFilterForm(forms.Form):
         label=_("Source"), required=False, choices=[("", _("Any source")), *Source.choices]
     )
     tag = forms.ChoiceField(label=_("Tag"), required=False)
+    has_overdue_task = forms.BooleanField(label=_("Has an overdue task"), required=False)
+    opted_out = forms.BooleanField(label=_("Opted out of messages"), required=False)
 
     def __init__(
         self,
@@ -149,3 +194,34 @@ class TaskForm(forms.Form):
         help_text=_("Indian time."),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+
+
+class CustomFieldForm(forms.Form):
+    """A new custom field. The service checks the key, the kind and the options."""
+
+    label = forms.CharField(label=_("Label"), max_length=60)
+    key = forms.CharField(
+        label=_("Key"),
+        required=False,
+        max_length=40,
+        help_text=_(
+            "Used in the API, imports and exports; cannot change later. Leave empty "
+            "to make one from the label."
+        ),
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=CustomField.Kind.choices)
+    choices = forms.CharField(
+        label=_("Options"),
+        required=False,
+        help_text=_("For a single-choice field: one option per line."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    required = forms.BooleanField(label=_("Required when adding or editing a lead"), required=False)
+
+
+class CustomFieldEditForm(forms.Form):
+    label = forms.CharField(label=_("Label"), max_length=60)
+    choices = forms.CharField(
+        label=_("Options (one per line)"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    required = forms.BooleanField(label=_("Required"), required=False)

@@ -29,10 +29,12 @@ from django.utils.translation import gettext_lazy
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
+from heroshhi.core.crypto.keys import index_key
+from heroshhi.core.crypto.provider import length_prefixed
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import services
+from heroshhi.leads import batch, custom_fields, services
 from heroshhi.leads.export import BOM, neutralise
-from heroshhi.leads.models import LeadImport, Source, Stage
+from heroshhi.leads.models import ImportMapping, LeadImport, Source, Stage
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -40,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_COLUMNS = 100
-BATCH_SIZE = 200
+# Rows per transaction and per progress update; the batch service takes at most this many.
+BATCH_SIZE = batch.BATCH_MAX
 PREVIEW_ROWS = 5
 FIELDS: dict[str, Any] = {
     "name": gettext_lazy("Name"),
@@ -90,6 +93,11 @@ _GUESSES = {
     "comments": "description",
 }
 REPORT_COLUMNS = ("row", "column", "problem", "original_row")
+# A mapping target naming a custom field: "custom:<key>".
+CUSTOM_TARGET = "custom:"
+SAVED_MAPPINGS_MAX = 50
+MAPPING_NAME_MAX = 80
+_SIGNATURE_LABEL = b"heroshhi/import-headers/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,24 +147,43 @@ def parse(text: str) -> Parsed:
     return Parsed(headers=headers, rows=rows)
 
 
-def guess_mapping(headers: list[str]) -> dict[str, str]:
-    """Column index → field, from the heading; each field is guessed once at most."""
+def targets_for(workspace: Workspace) -> dict[str, Any]:
+    """Every field a column can fill: the lead fields, then the active custom fields."""
+    fields = custom_fields.custom_fields_list(workspace=workspace)
+    return FIELDS | {CUSTOM_TARGET + field.key: field.label for field in fields}
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def guess_mapping(headers: list[str], targets: Mapping[str, Any] = FIELDS) -> dict[str, str]:
+    """Column index → field, from the heading; each field is guessed once at most. A
+    custom field is guessed from its key or its label, before the built-in guesses."""
+    custom: dict[str, str] = {}
+    for target, label in targets.items():
+        if target.startswith(CUSTOM_TARGET):
+            custom.setdefault(_squash(target.removeprefix(CUSTOM_TARGET)), target)
+            custom.setdefault(_squash(str(label)), target)
+    # The workspace's own fields are the more specific guess ("Budget" → its budget field).
+    guesses = _GUESSES | custom
     mapping: dict[str, str] = {}
     for index, header in enumerate(headers):
-        key = "".join(ch for ch in header.lower() if ch.isalnum())
-        field = _GUESSES.get(key)
-        if field and field not in mapping.values():
+        field = guesses.get(_squash(header))
+        if field and field in targets and field not in mapping.values():
             mapping[str(index)] = field
     return mapping
 
 
-def clean_mapping(raw: Mapping[str, str], *, columns: int) -> dict[str, str]:
+def clean_mapping(
+    raw: Mapping[str, str], *, columns: int, targets: Mapping[str, Any] = FIELDS
+) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for index in range(columns):
         field = raw.get(str(index), "")
         if not field:
             continue
-        if field not in FIELDS:
+        if field not in targets:
             raise ValidationError({"mapping": [_("Choose a lead field or skip the column.")]})
         if field in mapping.values():
             raise ValidationError(
@@ -197,7 +224,9 @@ def lead_import_start(
 ) -> bool:
     """Save the mapping and queue the run, once; False when it was already started."""
     require_capability(actor.role or "", Capability.LEADS_IMPORT)
-    cleaned = clean_mapping(mapping, columns=len(headers_of(lead_import)))
+    cleaned = clean_mapping(
+        mapping, columns=len(headers_of(lead_import)), targets=targets_for(workspace)
+    )
     with workspace_scope(workspace):
         claimed = LeadImport.objects.filter(
             pk=lead_import.pk, status=LeadImport.Status.UPLOADED
@@ -254,6 +283,12 @@ def _run(lead_import: LeadImport) -> None:
     headers = parsed.headers
     mapping = {int(index): field for index, field in lead_import.mapping.items()}
     column_of = {field: headers[index] or str(index + 1) for index, field in mapping.items()}
+    # Service errors name a custom value "custom_fields.<key>"; the report names its column.
+    column_of |= {
+        custom_fields.error_key(field.removeprefix(CUSTOM_TARGET)): column
+        for field, column in column_of.items()
+        if field.startswith(CUSTOM_TARGET)
+    }
     stages = {
         stage.name.casefold(): stage
         for stage in services.stages_ensure_defaults(workspace=workspace)
@@ -261,25 +296,28 @@ def _run(lead_import: LeadImport) -> None:
     report: list[list[str]] = []
     counts = {"created": 0, "updated": 0, "failed": 0}
     for start in range(0, len(parsed.rows), BATCH_SIZE):
+        chunk = parsed.rows[start : start + BATCH_SIZE]
         with transaction.atomic():
-            for number, cells in parsed.rows[start : start + BATCH_SIZE]:
-                try:
-                    with transaction.atomic():
-                        created = _import_row(
-                            workspace=workspace,
-                            actor=actor,
-                            cells=cells,
-                            width=len(headers),
-                            mapping=mapping,
-                            stages=stages,
-                        )
-                    counts["created" if created else "updated"] += 1
-                except _RowError as exc:
-                    counts["failed"] += 1
-                    original = _as_csv_line(cells)
-                    for field, problem in exc.problems:
-                        column = column_of.get(field, "") if field else ""
-                        report.append([str(number), column, problem, original])
+            outcomes = _import_chunk(
+                workspace=workspace,
+                actor=actor,
+                rows=chunk,
+                width=len(headers),
+                mapping=mapping,
+                stages=stages,
+            )
+            for (number, cells), outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, bool):
+                    counts["created" if outcome else "updated"] += 1
+                    continue
+                counts["failed"] += 1
+                original = _as_csv_line(cells)
+                for field, problem in outcome:
+                    column = column_of.get(field, "") if field else ""
+                    if not column and field.startswith(custom_fields.ERROR_PREFIX):
+                        # A required custom field with no column: name its key.
+                        column = field.removeprefix(custom_fields.ERROR_PREFIX)
+                    report.append([str(number), column, problem, original])
             LeadImport.objects.filter(pk=lead_import.pk).update(
                 **counts, progress_at=timezone.now()
             )
@@ -313,15 +351,53 @@ def _as_csv_line(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _import_row(
+def _import_chunk(
     *,
     workspace: Workspace,
     actor: Actor,
-    cells: list[str],
+    rows: list[tuple[int, list[str]]],
     width: int,
     mapping: dict[int, str],
     stages: dict[str, Stage],
-) -> bool:
+) -> list[bool | list[tuple[str, str]]]:
+    """One outcome per row, in order: True created, False merged into an existing lead,
+    or the row's problems as (field, message). The rows that pass the file checks go
+    through the batch service together."""
+    outcomes: list[bool | list[tuple[str, str]]] = []
+    items: list[tuple[int, batch.LeadItem]] = []
+    for position, (_number, cells) in enumerate(rows):
+        try:
+            items.append(
+                (position, _row_item(cells=cells, width=width, mapping=mapping, stages=stages))
+            )
+            outcomes.append(True)  # replaced by the batch result below
+        except _RowError as exc:
+            outcomes.append(exc.problems)
+    if not items:
+        return outcomes
+    results = batch.leads_create_many(
+        workspace=workspace, actor=actor, items=[item for _position, item in items]
+    )
+    for (position, _item), result in zip(items, results, strict=True):
+        if result.status == batch.ItemStatus.ERROR:
+            outcomes[position] = [
+                (
+                    field
+                    if field in FIELDS or field.startswith(custom_fields.ERROR_PREFIX)
+                    else "",
+                    str(message),
+                )
+                for field, messages in result.errors.items()
+                for message in messages
+            ]
+        else:
+            outcomes[position] = result.status == batch.ItemStatus.CREATED
+    return outcomes
+
+
+def _row_item(
+    *, cells: list[str], width: int, mapping: dict[int, str], stages: dict[str, Stage]
+) -> batch.LeadItem:
     if len(cells) != width:
         raise _RowError(
             [("", _("Expected %(n)d cells, found %(m)d.") % {"n": width, "m": len(cells)})]
@@ -334,27 +410,23 @@ def _import_row(
             raise _RowError([("stage", _("Unknown stage."))])
     source = values.get("source", "").lower().replace(" ", "_") or Source.IMPORT.value
     tags = [tag for tag in values.get("tags", "").split(",") if tag.strip()]
-    try:
-        result = services.lead_create(
-            workspace=workspace,
-            actor=actor,
-            name=values.get("name") or None,
-            phone=values.get("phone") or None,
-            email=values.get("email") or None,
-            source=source,
-            stage=stage,
-            tags=tags,
-            deal_value=values.get("deal_value") or None,
-            description=values.get("description") or None,
-        )
-    except ValidationError as exc:
-        problems = [
-            (field if field in FIELDS else "", str(message))
-            for field, messages in exc.message_dict.items()
-            for message in messages
-        ]
-        raise _RowError(problems) from None
-    return result.created
+    # Only when the mapping has custom columns: then the required ones are enforced too.
+    custom = {
+        field.removeprefix(CUSTOM_TARGET): value
+        for field, value in values.items()
+        if field.startswith(CUSTOM_TARGET)
+    }
+    return batch.LeadItem(
+        name=values.get("name") or None,
+        phone=values.get("phone") or None,
+        email=values.get("email") or None,
+        source=source,
+        stage=stage,
+        tags=tags,
+        deal_value=values.get("deal_value") or None,
+        description=values.get("description") or None,
+        custom_fields=custom or None,
+    )
 
 
 QUEUED_STALE_AFTER = timedelta(minutes=2)
@@ -383,3 +455,103 @@ def lead_imports_sweep(*, now: datetime | None = None) -> dict[str, int]:
         .update(status=LeadImport.Status.FAILED, finished_at=now)
     )
     return {"requeued": len(stale_queued), "failed": failed}
+
+
+# Saved mappings ---------------------------------------------------------------------------
+
+
+def _heading(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def header_signature(*, workspace: Workspace, headers: list[str]) -> str:
+    """A keyed hash of the set of headings (order, case and spacing ignored). Keyed by the
+    workspace's index key because headings can name people, and a bare hash of short
+    text can be guessed."""
+    distinct = sorted({_heading(header) for header in headers if header.strip()})
+    message = length_prefixed(_SIGNATURE_LABEL, *(item.encode("utf-8") for item in distinct))
+    return index_key(workspace.pk).mac(message).hex()[:32]
+
+
+def import_mappings_list(*, workspace: Workspace) -> list[ImportMapping]:
+    """Saved mappings, newest first (names are encrypted, so not sorted by name)."""
+    with workspace_scope(workspace):
+        return list(ImportMapping.objects.order_by("-created_at", "-id")[:SAVED_MAPPINGS_MAX])
+
+
+def saved_mapping_for(*, workspace: Workspace, headers: list[str]) -> ImportMapping | None:
+    """The newest saved mapping made for a file with the same set of headings."""
+    signature = header_signature(workspace=workspace, headers=headers)
+    with workspace_scope(workspace):
+        return (
+            ImportMapping.objects.filter(header_signature=signature)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+
+
+def apply_saved_mapping(
+    saved: ImportMapping, *, headers: list[str], targets: Mapping[str, Any]
+) -> dict[str, str]:
+    """Column index → field for this file, from a saved heading → field mapping. Fields
+    that no longer exist (an archived custom field) are left out."""
+    by_heading: dict[str, str] = {
+        _heading(h): t for h, t in saved.mapping.get("targets", {}).items()
+    }
+    mapping: dict[str, str] = {}
+    for index, header in enumerate(headers):
+        target = by_heading.get(_heading(header))
+        if target is not None and target in targets and target not in mapping.values():
+            mapping[str(index)] = target
+    return mapping
+
+
+@transaction.atomic
+def import_mapping_save(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    member: Membership | None,
+    lead_import: LeadImport,
+    name: str,
+    mapping: Mapping[str, str],
+) -> ImportMapping:
+    """Save the mapping chosen for this upload under a name, by heading, for later files.
+    A mapping with the same name (case ignored) is replaced; the oldest beyond the newest
+    SAVED_MAPPINGS_MAX go."""
+    require_capability(actor.role or "", Capability.LEADS_IMPORT)
+    label = " ".join(name.split()) if isinstance(name, str) else ""
+    if not label:
+        raise ValidationError({"save_as": [_("Give the mapping a name.")]})
+    if len(label) > MAPPING_NAME_MAX:
+        raise ValidationError(
+            {"save_as": [_("Use at most %(max)d characters.") % {"max": MAPPING_NAME_MAX}]}
+        )
+    headers = headers_of(lead_import)
+    cleaned = clean_mapping(mapping, columns=len(headers), targets=targets_for(workspace))
+    document = {
+        "headers": headers,
+        "targets": {headers[int(index)]: target for index, target in cleaned.items()},
+    }
+    with workspace_scope(workspace):
+        # Names are encrypted, so duplicates are found in Python among the few saved.
+        existing = [m for m in ImportMapping.objects.all() if m.name.casefold() == label.casefold()]
+        ImportMapping.objects.filter(pk__in=[m.pk for m in existing]).delete()
+        saved = ImportMapping.objects.create(
+            workspace=workspace,
+            name=label,
+            mapping=document,
+            header_signature=header_signature(workspace=workspace, headers=headers),
+            created_by=member,
+        )
+        # Keep the newest few: the list offered on the mapping step stays short.
+        stale = ImportMapping.objects.order_by("-created_at", "-id")[SAVED_MAPPINGS_MAX:]
+        ImportMapping.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.IMPORT_MAPPING_SAVED,
+            target=("import_mapping", saved.pk),
+            metadata={"columns": len(cleaned), "replaced": bool(existing)},
+        )
+    return saved

@@ -118,6 +118,8 @@ def lead_merge(
         }
         tag_ids = set(keep.tags.values_list("pk", flat=True))
         tag_ids |= set(absorb.tags.values_list("pk", flat=True))
+        # Custom values: the kept lead's win, the duplicate's fill the gaps.
+        custom = {**(absorb.custom_values or {}), **(keep.custom_values or {})}
         absorbed_id = str(absorb.pk)
 
         moved = {"lead_id": keep.pk}
@@ -130,6 +132,7 @@ def lead_merge(
 
         for attr, value in values.items():
             setattr(keep, attr, value)
+        keep.custom_values = custom or None
         # Recomputed, not trusted: the blind indexes always follow the value kept.
         keep.phone_bidx = _phone_bidx(workspace, keep.phone)
         keep.email_bidx = _email_bidx(workspace, keep.email)

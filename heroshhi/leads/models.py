@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from heroshhi.core.crypto import BlindIndexField, EncryptedTextField
+from heroshhi.core.crypto import BlindIndexField, EncryptedJSONField, EncryptedTextField
 from heroshhi.core.tenancy import WorkspaceOwned
 
 TRASH_RETENTION_DAYS = 30
@@ -95,17 +95,31 @@ class Lead(WorkspaceOwned):
     # Speed-to-lead alerts, each claimed once by a conditional UPDATE (leads/assignment.py).
     speed_alerted_at = models.DateTimeField(null=True, blank=True)
     speed_escalated_at = models.DateTimeField(null=True, blank=True)
+    # Values of the workspace's custom fields, keyed by field key (leads/custom_fields.py).
+    # Encrypted because they may be personal; NULL means none (rows older than the column).
+    custom_values = EncryptedJSONField(null=True, blank=True)
 
     class Meta:
         indexes = [
-            # Keyset pagination of the live list and the trash, newest first.
+            # Keyset pagination of the live list and of the trash, newest first. Partial
+            # indexes: PostgreSQL cannot read an index in order past a column tested with
+            # IS NULL, so "deleted_at" must be the condition, not a column.
             models.Index(
-                fields=["workspace", "deleted_at", "-created_at", "-id"],
-                name="leads_lead_keyset",
+                fields=["workspace", "-created_at", "-id"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="leads_lead_live_keyset",
+            ),
+            models.Index(
+                fields=["workspace", "-created_at", "-id"],
+                condition=models.Q(deleted_at__isnull=False),
+                name="leads_lead_trash_keyset",
             ),
             models.Index(fields=["workspace", "phone_bidx"], name="leads_lead_phone_bidx"),
             models.Index(fields=["workspace", "email_bidx"], name="leads_lead_email_bidx"),
-            models.Index(fields=["workspace", "owner", "deleted_at"], name="leads_lead_owner"),
+            # A sales member's own leads in list order (and every lead of a member leaving).
+            models.Index(
+                fields=["workspace", "owner", "-created_at", "-id"], name="leads_lead_owner_keyset"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -120,7 +134,10 @@ class LeadNameToken(WorkspaceOwned):
     token = BlindIndexField(db_index=False)
 
     class Meta:
-        indexes = [models.Index(fields=["workspace", "token"], name="leads_nametoken_token")]
+        # The lead id rides along so a search starting from a rare word reads the index only.
+        indexes = [
+            models.Index(fields=["workspace", "token", "lead"], name="leads_nametoken_lookup")
+        ]
         constraints = [
             models.UniqueConstraint(fields=["lead", "token"], name="leads_nametoken_unique"),
         ]
@@ -159,6 +176,11 @@ class TimelineEvent(WorkspaceOwned):
         TASK_ADDED = "task_added", _("Task added")
         TASK_DONE = "task_done", _("Task done")
         MERGED = "merged", _("Merged")
+        MESSAGE_IN = "message_in", _("Message received")
+        MESSAGE_OUT = "message_out", _("Message sent")
+        CALL = "call", _("Call")
+        OPTED_OUT = "opted_out", _("Opted out")
+        OPTED_IN = "opted_in", _("Opted back in")
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -323,3 +345,58 @@ class LeadImport(WorkspaceOwned):
     @property
     def processed(self) -> int:
         return self.created + self.updated + self.failed
+
+
+class CustomField(WorkspaceOwned):
+    """A workspace-defined lead field. The key names the value in ``Lead.custom_values`` and
+    never changes; removing a field archives it, so the values stay stored (hidden) and come
+    back when it is restored, and the key can never be reused for a different kind."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", _("Single choice")
+
+    key = models.CharField(max_length=40)
+    label = models.CharField(max_length=60)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The options of a choice field, in display order (empty for other kinds).
+    choices = models.JSONField(default=list, blank=True)
+    required = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="leads_customfield_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ImportMapping(WorkspaceOwned):
+    """A saved CSV column mapping: column heading → lead field. Headings and the name can
+    name people, so both are encrypted; ``header_signature`` (a keyed hash of the set of
+    headings) finds the mapping again when a file with the same headings is uploaded."""
+
+    name = EncryptedTextField()
+    # {"headers": [heading, ...], "targets": {heading: field}}
+    mapping = EncryptedJSONField()
+    header_signature = BlindIndexField(db_index=False)
+    created_by = models.ForeignKey(
+        "workspaces.Membership", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "header_signature"], name="leads_importmap_sig"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)

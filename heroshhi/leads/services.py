@@ -4,15 +4,17 @@ and ids only, never the values."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,9 +24,10 @@ from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import assignment, validation
+from heroshhi.leads import assignment, custom_fields, validation
 from heroshhi.leads.models import (
     TRASH_RETENTION_DAYS,
+    CustomField,
     Lead,
     LeadNameToken,
     Note,
@@ -43,7 +46,7 @@ from heroshhi.leads.selectors import (
     visible_leads,
 )
 from heroshhi.workspaces.models import Membership, Workspace
-from heroshhi.workspaces.permissions import Capability, require_capability
+from heroshhi.workspaces.permissions import Capability, has_capability, require_capability
 
 PURGE_BATCH = 500
 DEFAULT_STAGES: tuple[tuple[str, Stage.Kind], ...] = (
@@ -57,8 +60,10 @@ DEFAULT_STAGES: tuple[tuple[str, Stage.Kind], ...] = (
 _FILLABLE = ("name", "phone", "email", "description")
 _EDITABLE = frozenset(
     {"name", "phone", "email", "description", "source_details", "stage", "owner", "tags"}
-    | {"deal_value"}
+    | {"deal_value", "custom_fields"}
 )
+# Timeline and audit name a changed custom value "custom:<key>", never the value.
+CUSTOM_FIELD_PREFIX = "custom:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +136,25 @@ def _email_bidx(workspace: Workspace, email: str | None) -> str | None:
     return None if email is None else blind_index(workspace.pk, EMAIL, email)
 
 
-def _set_name_tokens(*, workspace: Workspace, lead: Lead) -> None:
-    LeadNameToken.objects.filter(lead=lead).delete()
+def _set_name_tokens(*, workspace: Workspace, lead: Lead, fresh: bool = False) -> None:
+    """Replace the lead's name tokens; ``fresh``: a lead saved just now has none to delete."""
+    if not fresh:
+        LeadNameToken.objects.filter(lead=lead).delete()
     tokens = name_tokens(workspace.pk, lead.name or "")
-    LeadNameToken.objects.bulk_create(
-        [LeadNameToken(workspace=workspace, lead=lead, token=token) for token in tokens]
-    )
+    if tokens:
+        LeadNameToken.objects.bulk_create(
+            [LeadNameToken(workspace=workspace, lead=lead, token=token) for token in tokens]
+        )
 
 
-def _tags_named(*, workspace: Workspace, names: list[str]) -> list[Tag]:
+def tags_named(*, workspace: Workspace, names: list[str]) -> list[Tag]:
+    """The workspace's tags with these names, creating the missing ones (one query when
+    they all exist already)."""
     if not names:
         return []
+    found = list(Tag.objects.filter(name__in=names))
+    if len(found) == len(set(names)):
+        return found
     Tag.objects.bulk_create(
         [Tag(workspace=workspace, name=name) for name in names], ignore_conflicts=True
     )
@@ -169,21 +182,22 @@ def _require_visible(*, viewer: Viewer, lead: Lead, live: bool = True) -> None:
 
 
 def _live_duplicate(*, phone_bidx: str | None, email_bidx: str | None) -> Lead | None:
-    matches = [
-        lookup
-        for lookup in ({"phone_bidx": phone_bidx}, {"email_bidx": email_bidx})
-        if next(iter(lookup.values())) is not None
+    """The oldest live lead with this phone, else the oldest with this e-mail; one locked
+    read for both."""
+    keys = [
+        Q(**{field: value})
+        for field, value in (("phone_bidx", phone_bidx), ("email_bidx", email_bidx))
+        if value is not None
     ]
-    for lookup in matches:
-        found = (
-            Lead.objects.select_for_update()
-            .filter(deleted_at__isnull=True, **lookup)
-            .order_by("created_at", "id")
-            .first()
-        )
-        if found is not None:
-            return found
-    return None
+    if not keys:
+        return None
+    found = list(
+        Lead.objects.select_for_update()
+        .filter(reduce(operator.or_, keys), deleted_at__isnull=True)
+        .order_by("created_at", "id")
+    )
+    by_phone = [lead for lead in found if phone_bidx is not None and lead.phone_bidx == phone_bidx]
+    return (by_phone or found or [None])[0]
 
 
 # Stages --------------------------------------------------------------------------------
@@ -365,27 +379,28 @@ def lead_create(
     tags: Iterable[str] = (),
     deal_value: Decimal | int | str | None = None,
     description: str | None = None,
+    custom_fields: Mapping[str, object] | None = None,
 ) -> LeadCreateResult:
-    """A new lead, or the live lead with the same phone or e-mail, filled in and noted."""
+    """A new lead, or the live lead with the same phone or e-mail, filled in and noted.
+
+    ``custom_fields`` (key → value) are checked by type; required ones are enforced only
+    when the caller sends custom fields at all (leads captured by machines never fail).
+    Many leads at once: ``heroshhi.leads.batch.leads_create_many``, same rules."""
     require_capability(_role(actor), Capability.LEADS_CREATE)
-    data = _collect(
-        {
-            "name": lambda: validation.clean_name(name),
-            "phone": lambda: validation.clean_phone(phone),
-            "email": lambda: validation.clean_email(email),
-            "description": lambda: validation.clean_description(description),
-            "source": lambda: validation.clean_source(source),
-            "source_details": lambda: validation.clean_source_details(source_details),
-            "tags": lambda: validation.clean_tags(tags),
-            "deal_value": lambda: validation.clean_deal_value(deal_value),
-            "stage": lambda: None if stage is None else _ensure_own_stage(workspace, stage),
-            "owner": lambda: _ensure_own_member(workspace, owner),
-        }
+    data = clean_lead_input(
+        workspace=workspace,
+        name=name,
+        phone=phone,
+        email=email,
+        source=source,
+        source_details=source_details,
+        stage=stage,
+        owner=owner,
+        tags=tags,
+        deal_value=deal_value,
+        description=description,
+        custom_fields=custom_fields,
     )
-    if not (data["name"] or data["phone"] or data["email"]):
-        raise ValidationError(
-            {"name": [_("Give at least a name, a phone number or an e-mail address.")]}
-        )
     with workspace_scope(workspace):
         phone_bidx = _phone_bidx(workspace, data["phone"])
         email_bidx = _email_bidx(workspace, data["email"])
@@ -393,7 +408,6 @@ def lead_create(
         if existing is not None:
             _enquired_again(workspace=workspace, actor=actor, lead=existing, data=data)
             return LeadCreateResult(lead=existing, created=False)
-        viewer = viewer_for(actor=actor)
         lead = Lead(
             workspace=workspace,
             name=data["name"],
@@ -405,14 +419,18 @@ def lead_create(
             source=data["source"],
             source_details=data["source_details"],
             stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
-            owner_id=_initial_owner_id(viewer=viewer, owner=data["owner"])
+            owner_id=initial_owner_id(actor=actor, owner=data["owner"])
             or assignment.assignee_for_new_lead(workspace=workspace, source=data["source"]),
             deal_value=data["deal_value"],
+            custom_values=data["custom"] or None,
         )
-        lead.save()
-        _set_name_tokens(workspace=workspace, lead=lead)
-        lead.tags.set(_tags_named(workspace=workspace, names=data["tags"]))
-        filled = [field for field in (*_FILLABLE, "deal_value") if data[field] is not None]
+        lead.save(force_insert=True)
+        _set_name_tokens(workspace=workspace, lead=lead, fresh=True)
+        tags_found = tags_named(workspace=workspace, names=data["tags"])
+        Lead.tags.through.objects.bulk_create(
+            [Lead.tags.through(lead_id=lead.pk, tag_id=tag.pk) for tag in tags_found]
+        )
+        filled = created_fields(data)
         _timeline(
             workspace=workspace,
             actor=actor,
@@ -430,29 +448,89 @@ def lead_create(
     return LeadCreateResult(lead=lead, created=True)
 
 
-def _initial_owner_id(*, viewer: Viewer, owner: Membership | None) -> Any:
-    """Sales own what they create (or they could not see it); assigning others needs ASSIGN."""
+def clean_lead_input(
+    *,
+    workspace: Workspace,
+    name: object,
+    phone: object,
+    email: object,
+    source: object,
+    source_details: object,
+    stage: Stage | None,
+    owner: Membership | None,
+    tags: Iterable[str],
+    deal_value: object,
+    description: object,
+    custom_fields: Mapping[str, object] | None,
+    custom_defs: Mapping[str, CustomField] | None = None,
+) -> dict[str, Any]:
+    """The checks of a new lead, every field error at once (one ValidationError).
+
+    Shared with the batch path, which passes the workspace's active custom fields
+    (``custom_defs``) so that each lead does not read them again."""
+    data = _collect(
+        {
+            "name": lambda: validation.clean_name(name),
+            "phone": lambda: validation.clean_phone(phone),
+            "email": lambda: validation.clean_email(email),
+            "description": lambda: validation.clean_description(description),
+            "source": lambda: validation.clean_source(source),
+            "source_details": lambda: validation.clean_source_details(source_details),
+            "tags": lambda: validation.clean_tags(tags),
+            "deal_value": lambda: validation.clean_deal_value(deal_value),
+            "stage": lambda: None if stage is None else _ensure_own_stage(workspace, stage),
+            "owner": lambda: _ensure_own_member(workspace, owner),
+            "custom": lambda: _create_custom_values(workspace, custom_fields, custom_defs),
+        }
+    )
+    if not (data["name"] or data["phone"] or data["email"]):
+        raise ValidationError(
+            {"name": [_("Give at least a name, a phone number or an e-mail address.")]}
+        )
+    return data
+
+
+def created_fields(data: Mapping[str, Any]) -> list[str]:
+    """The field names a new lead was given (timeline and audit carry names, not values)."""
+    filled = [field for field in (*_FILLABLE, "deal_value") if data[field] is not None]
+    return filled + [CUSTOM_FIELD_PREFIX + key for key in data["custom"]]
+
+
+def _create_custom_values(
+    workspace: Workspace,
+    values: Mapping[str, object] | None,
+    defs: Mapping[str, CustomField] | None = None,
+) -> dict[str, str | None]:
+    if values is None:
+        return {}
+    return custom_fields.clean_custom_values(
+        workspace=workspace, values=values, partial=False, fields=defs
+    )
+
+
+def initial_owner_id(
+    *, actor: Actor, owner: Membership | None, viewer: Viewer | None = None
+) -> Any:
+    """Sales own what they create (or they could not see it); assigning others needs ASSIGN.
+
+    The actor's member is looked up only when the answer depends on it (``viewer``: the
+    caller has it already)."""
+    role = _role(actor)
+
+    def member_id() -> Any:
+        return (viewer or viewer_for(actor=actor)).member_id
+
     if owner is None:
-        return None if viewer.sees_all else viewer.member_id
-    if owner.pk != viewer.member_id:
-        require_capability(viewer.role, Capability.LEADS_ASSIGN)
+        return None if has_capability(role, Capability.LEADS_VIEW_ALL) else member_id()
+    if not has_capability(role, Capability.LEADS_ASSIGN) and owner.pk != member_id():
+        raise PermissionDenied(Capability.LEADS_ASSIGN.value)
     return owner.pk
 
 
 def _enquired_again(
     *, workspace: Workspace, actor: Actor, lead: Lead, data: dict[str, Any]
 ) -> None:
-    filled = [f for f in _FILLABLE if data[f] is not None and getattr(lead, f) in (None, "")]
-    for field in filled:
-        setattr(lead, field, data[field])
-    if "phone" in filled:
-        lead.phone_bidx = _phone_bidx(workspace, lead.phone)
-    if "email" in filled:
-        lead.email_bidx = _email_bidx(workspace, lead.email)
-    if lead.deal_value is None and data["deal_value"] is not None:
-        lead.deal_value = data["deal_value"]
-        filled.append("deal_value")
-    lead.updated_at = lead.last_activity_at = timezone.now()
+    filled = enquiry_fill(workspace=workspace, lead=lead, data=data)
     lead.save()
     if "name" in filled:
         _set_name_tokens(workspace=workspace, lead=lead)
@@ -473,6 +551,28 @@ def _enquired_again(
     )
 
 
+def enquiry_fill(*, workspace: Workspace, lead: Lead, data: Mapping[str, Any]) -> list[str]:
+    """Fill the lead's empty fields from a repeat enquiry (in memory, unsaved); returns the
+    names of the fields filled. Shared with the batch path."""
+    filled = [f for f in _FILLABLE if data[f] is not None and getattr(lead, f) in (None, "")]
+    for field in filled:
+        setattr(lead, field, data[field])
+    if "phone" in filled:
+        lead.phone_bidx = _phone_bidx(workspace, lead.phone)
+    if "email" in filled:
+        lead.email_bidx = _email_bidx(workspace, lead.email)
+    if lead.deal_value is None and data["deal_value"] is not None:
+        lead.deal_value = data["deal_value"]
+        filled.append("deal_value")
+    current = dict(lead.custom_values or {})
+    new_custom = {key: value for key, value in data["custom"].items() if key not in current}
+    if new_custom:
+        lead.custom_values = current | new_custom
+        filled += [CUSTOM_FIELD_PREFIX + key for key in new_custom]
+    lead.updated_at = lead.last_activity_at = timezone.now()
+    return filled
+
+
 # Update ---------------------------------------------------------------------------------
 
 
@@ -487,6 +587,7 @@ def lead_update(*, workspace: Workspace, actor: Actor, lead: Lead, **changes: An
         viewer = viewer_for(actor=actor)
         _require_visible(viewer=viewer, lead=lead)
         changed = _apply_field_changes(workspace=workspace, lead=lead, changes=changes)
+        changed += _apply_custom_changes(workspace=workspace, lead=lead, changes=changes)
         moves = _apply_moves(workspace=workspace, viewer=viewer, lead=lead, changes=changes)
         new_tags = _tag_change(workspace=workspace, lead=lead, changes=changes)
         if not (changed or moves or new_tags is not None):
@@ -546,6 +647,29 @@ def _apply_field_changes(*, workspace: Workspace, lead: Lead, changes: dict[str,
     return changed
 
 
+def _apply_custom_changes(
+    *, workspace: Workspace, lead: Lead, changes: dict[str, Any]
+) -> list[str]:
+    """Merge the given custom values into the lead's (None clears a key); returns the
+    changed ones as "custom:<key>"."""
+    if changes.get("custom_fields") is None:
+        return []
+    cleaned = custom_fields.clean_custom_values(
+        workspace=workspace, values=changes["custom_fields"], partial=True
+    )
+    current = dict(lead.custom_values or {})
+    changed = [key for key, value in cleaned.items() if current.get(key) != value]
+    if not changed:
+        return []
+    for key in changed:
+        if cleaned[key] is None:
+            current.pop(key, None)
+        else:
+            current[key] = cleaned[key]
+    lead.custom_values = current or None
+    return [CUSTOM_FIELD_PREFIX + key for key in changed]
+
+
 def _refuse_taken(*, lead: Lead, field: str, lookup: dict[str, str | None]) -> None:
     """Two live leads never share a phone or e-mail; dedupe depends on it."""
     if next(iter(lookup.values())) is None:
@@ -594,7 +718,7 @@ def _tag_change(*, workspace: Workspace, lead: Lead, changes: dict[str, Any]) ->
     names = _collect({"tags": lambda: validation.clean_tags(changes["tags"])})["tags"]
     if set(names) == {tag.name for tag in lead.tags.all()}:
         return None
-    return _tags_named(workspace=workspace, names=names)
+    return tags_named(workspace=workspace, names=names)
 
 
 # Trash, restore, delete ------------------------------------------------------------------
@@ -665,7 +789,7 @@ def lead_delete_now(*, workspace: Workspace, actor: Actor, lead: Lead) -> None:
 # Bulk actions ----------------------------------------------------------------------------
 
 BULK_MAX = 200
-BULK_ACTIONS = ("assign", "stage", "tag", "trash")
+BULK_ACTIONS = ("assign", "unassign", "stage", "tag", "trash")
 
 
 @transaction.atomic
@@ -677,11 +801,12 @@ def leads_bulk_apply(
     action: str,
     value: str | None,
 ) -> int:
-    """Assign, move, tag or trash many live leads at once through the single-lead services,
-    in one transaction, so each lead gets its own timeline entry and audit event. Ids that
-    are not visible live leads of this workspace are skipped. Returns how many changed."""
+    """Assign, unassign, move, tag or trash many live leads at once through the single-lead
+    services, in one transaction, so each lead gets its own timeline entry and audit event.
+    Ids that are not visible live leads of this workspace are skipped. Returns how many
+    changed."""
     if action not in BULK_ACTIONS:
-        raise ValidationError({"action": [_("Choose assign, stage, tag or trash.")]})
+        raise ValidationError({"action": [_("Choose assign, unassign, stage, tag or trash.")]})
     bulk_cap = Capability.LEADS_BULK_DELETE if action == "trash" else Capability.LEADS_ASSIGN
     require_capability(_role(actor), bulk_cap)
     ids = list(dict.fromkeys(lead_ids))
@@ -717,6 +842,8 @@ def _bulk_change(
     if action == "assign":
         member = member_for_input(workspace=workspace, value=value)
         return lambda lead: None if lead.owner_id == member.pk else {"owner": member}
+    if action == "unassign":
+        return lambda lead: None if lead.owner_id is None else {"owner": None}
     if action == "stage":
         stage = stage_for_input(workspace=workspace, value=value)
         return lambda lead: None if lead.stage_id == stage.pk else {"stage": stage}

@@ -3,6 +3,7 @@ from django.urls import path
 from heroshhi.leads import (
     views,
     views_assignment,
+    views_custom_fields,
     views_import,
     views_merge,
     views_pipeline,
@@ -25,6 +26,25 @@ urlpatterns = [
     path("stages/<uuid:stage_id>/", views_pipeline.stage_edit, name="stage_edit"),
     path("stages/<uuid:stage_id>/move/", views_pipeline.stage_reorder, name="stage_move"),
     path("stages/<uuid:stage_id>/delete/", views_pipeline.stage_remove, name="stage_delete"),
+    path("fields/", views_custom_fields.custom_field_settings, name="custom_fields"),
+    path(
+        "fields/<uuid:field_id>/", views_custom_fields.custom_field_edit, name="custom_field_edit"
+    ),
+    path(
+        "fields/<uuid:field_id>/move/",
+        views_custom_fields.custom_field_reorder,
+        name="custom_field_move",
+    ),
+    path(
+        "fields/<uuid:field_id>/remove/",
+        views_custom_fields.custom_field_remove,
+        name="custom_field_remove",
+    ),
+    path(
+        "fields/<uuid:field_id>/restore/",
+        views_custom_fields.custom_field_unarchive,
+        name="custom_field_restore",
+    ),
     path("board/", views_pipeline.board, name="board"),
     path("board/<uuid:lead_id>/move/", views_pipeline.board_move, name="board_move"),
     path("assignment/", views_assignment.assignment_settings, name="assignment"),

@@ -31,6 +31,12 @@ SOURCE_DETAIL_KEYS = frozenset(
         "utm_term",
         "utm_content",
         "referrer_url",
+        # Click-to-WhatsApp ad referral of a contact's first message.
+        "ctwa_clid",
+        "source_id",
+        "source_type",
+        "source_url",
+        "headline",
     }
 )
 

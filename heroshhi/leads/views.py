@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import selectors, services
+from heroshhi.leads import custom_fields, selectors, services
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.forms import (
@@ -36,6 +36,8 @@ from heroshhi.leads.forms import (
     NoteForm,
     TaskForm,
     add_service_errors,
+    custom_initial,
+    custom_values,
     member_label,
     split_tags,
 )
@@ -159,7 +161,13 @@ def _bulk_context(
 
 
 # The field carrying each action's value.
-_BULK_VALUE_FIELD = {"assign": "member", "stage": "stage", "tag": "tag", "trash": ""}
+_BULK_VALUE_FIELD = {
+    "assign": "member",
+    "unassign": "",
+    "stage": "stage",
+    "tag": "tag",
+    "trash": "",
+}
 
 
 def _bulk_lead_ids(request: HttpRequest) -> list[uuid.UUID]:
@@ -184,7 +192,7 @@ def _bulk_lead_ids(request: HttpRequest) -> list[uuid.UUID]:
 
 @require_POST
 def lead_bulk(request: HttpRequest, slug: str) -> HttpResponse:
-    """Assign, move, tag or trash the selected leads (owners and managers)."""
+    """Assign, unassign, move, tag or trash the selected leads (owners and managers)."""
     require_capability(_membership(request).role, Capability.LEADS_ASSIGN)
     action = request.POST.get("action", "")
     if action not in _BULK_VALUE_FIELD:
@@ -256,7 +264,10 @@ def _member_or_none(workspace: Workspace, value: str | None) -> Membership | Non
 def lead_new(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(request)
     stages = services.stages_ensure_defaults(workspace=workspace)
-    form = LeadCreateForm(request.POST or None, stages=stages, members=_assignable_members(request))
+    fields = custom_fields.custom_fields_list(workspace=workspace)
+    form = LeadCreateForm(
+        request.POST or None, stages=stages, members=_assignable_members(request), custom=fields
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -272,6 +283,7 @@ def lead_new(request: HttpRequest, slug: str) -> HttpResponse:
                 tags=split_tags(data["tags"]),
                 deal_value=data["deal_value"],
                 description=data["description"],
+                custom_fields=custom_values(form, fields),
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -299,9 +311,13 @@ def _after_create(
 
 
 def _timeline_rows(
-    events: list[TimelineEvent], stages: list[Stage], members: list[Membership]
+    events: list[TimelineEvent],
+    stages: list[Stage],
+    members: list[Membership],
+    custom_labels: dict[str, str],
 ) -> list[dict[str, Any]]:
     """Turns ids and field names in the timeline into words for the page."""
+    labels = {**custom_labels, **_FIELD_LABELS}
     stage_names = {str(stage.pk): stage.name for stage in stages}
     member_names = {str(member.pk): member_label(member) for member in members}
     unknown = _("(removed)")
@@ -317,7 +333,7 @@ def _timeline_rows(
             to = event.data.get("to")
             detail = member_names.get(to, unknown) if to else _("Unassigned")
         elif event.data.get("fields"):
-            detail = ", ".join(str(_FIELD_LABELS.get(f, f)) for f in event.data["fields"])
+            detail = ", ".join(str(labels.get(f, f)) for f in event.data["fields"])
         if event.kind in (TimelineEvent.Kind.CREATED, TimelineEvent.Kind.ENQUIRED_AGAIN):
             source = Source(event.data["source"]).label if "source" in event.data else ""
             detail = _("from %(source)s") % {"source": source} + (f" · {detail}" if detail else "")
@@ -338,17 +354,22 @@ def _detail(
     stages = services.stages_ensure_defaults(workspace=workspace)
     assignable = _assignable_members(request)
     role = _membership(request).role
+    fields = custom_fields.custom_fields_list(workspace=workspace)
+    values = custom_fields.visible_values(lead.custom_values, fields)
     initial = {
         "stage": str(lead.stage_id),
         "owner": str(lead.owner_id or ""),
         "tags": ", ".join(tag.name for tag in lead.tags.all()),
         "deal_value": lead.deal_value,
+        **custom_initial(values),
     }
     context = {
         "lead": lead,
+        "custom_rows": [(field.label, values.get(field.key, "")) for field in fields],
         "owner_name": member_label(lead.owner) if lead.owner else "",
         "tags": [tag.name for tag in lead.tags.all()],
-        "edit_form": edit_form or LeadEditForm(initial=initial, stages=stages, members=assignable),
+        "edit_form": edit_form
+        or LeadEditForm(initial=initial, stages=stages, members=assignable, custom=fields),
         "note_form": note_form or NoteForm(),
         "task_form": task_form or TaskForm(),
         "tasks": selectors.lead_tasks(workspace=workspace, lead=lead),
@@ -358,6 +379,7 @@ def _detail(
             selectors.lead_timeline(workspace=workspace, lead=lead),
             stages,
             assignable or selectors.members_list(workspace=workspace),
+            custom_fields.custom_field_labels(workspace=workspace),
         ),
         "can_edit": has_capability(role, Capability.LEADS_EDIT),
         "can_note": has_capability(role, Capability.NOTES_WRITE),
@@ -380,16 +402,20 @@ def lead_edit(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespon
     workspace = _workspace(request)
     lead = _access(request, lead_id, Capability.LEADS_EDIT)
     members = _assignable_members(request)
+    fields = custom_fields.custom_fields_list(workspace=workspace)
     form = LeadEditForm(
         request.POST,
         stages=services.stages_ensure_defaults(workspace=workspace),
         members=members,
+        custom=fields,
+        initial=custom_initial(lead.custom_values),
     )
     if form.is_valid():
         data = form.cleaned_data
         changes: dict[str, Any] = {
             "tags": split_tags(data["tags"]),
             "deal_value": data["deal_value"],
+            "custom_fields": custom_values(form, fields),
         }
         try:
             if data["stage"]:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.leads import importing
-from heroshhi.leads.models import LeadImport
+from heroshhi.leads.models import ImportMapping, LeadImport
 from heroshhi.leads.views import _actor, _membership, _workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -51,19 +51,58 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "leads/import_upload.html", {"form": form}, status=status)
 
 
+def _initial_mapping(
+    request: HttpRequest, headers: list[str], targets: dict[str, object]
+) -> tuple[dict[str, str], ImportMapping | None, bool]:
+    """The mapping to show first: a saved one picked from the list, else a saved one made
+    for the same headings, else a guess. Returns (mapping, saved used, matched by headings)."""
+    workspace = _workspace(request)
+    picked = request.GET.get("saved", "")
+    saved = None
+    if picked:
+        saved = next(
+            (m for m in importing.import_mappings_list(workspace=workspace) if str(m.pk) == picked),
+            None,
+        )
+    matched = False
+    if saved is None and not picked:
+        saved = importing.saved_mapping_for(workspace=workspace, headers=headers)
+        matched = saved is not None
+    if saved is not None:
+        return (
+            importing.apply_saved_mapping(saved, headers=headers, targets=targets),
+            saved,
+            matched,
+        )
+    return importing.guess_mapping(headers, targets), None, False
+
+
 @require_http_methods(["GET", "POST"])
 def import_map(request: HttpRequest, slug: str, import_id: uuid.UUID) -> HttpResponse:
     lead_import = _import(request, import_id)
     if lead_import.status != LeadImport.Status.UPLOADED:
         return redirect("leads:import_progress", slug=slug, import_id=lead_import.pk)
+    workspace = _workspace(request)
     headers = importing.headers_of(lead_import)
-    mapping = importing.guess_mapping(headers)
+    targets = importing.targets_for(workspace)
+    mapping, saved, matched = _initial_mapping(request, headers, targets)
     errors: list[str] = []
+    save_as = ""
     if request.method == "POST":
         mapping = {str(i): request.POST.get(f"col{i}", "") for i in range(len(headers))}
+        save_as = request.POST.get("save_as", "").strip()
         try:
+            if save_as:
+                importing.import_mapping_save(
+                    workspace=workspace,
+                    actor=_actor(request),
+                    member=_membership(request),
+                    lead_import=lead_import,
+                    name=save_as,
+                    mapping=mapping,
+                )
             importing.lead_import_start(
-                workspace=_workspace(request),
+                workspace=workspace,
                 actor=_actor(request),
                 lead_import=lead_import,
                 mapping=mapping,
@@ -81,9 +120,13 @@ def import_map(request: HttpRequest, slug: str, import_id: uuid.UUID) -> HttpRes
     context = {
         "lead_import": lead_import,
         "columns": columns,
-        "fields": list(importing.FIELDS.items()),
+        "fields": list(targets.items()),
         "preview": preview,
         "errors": errors,
+        "saved_mappings": importing.import_mappings_list(workspace=workspace),
+        "saved": saved,
+        "matched": matched,
+        "save_as": save_as,
     }
     return render(request, "leads/import_map.html", context, status=400 if errors else 200)
 

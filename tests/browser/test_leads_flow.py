@@ -56,7 +56,7 @@ def test_an_owner_works_a_lead_from_creation_to_restore(
     page.get_by_role("button", name="Save lead").click()
     expect(page.get_by_text("Lead added.")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text(LEAD)
-    expect(page.get_by_text("+919876543210")).to_be_visible()
+    expect(page.get_by_text("+919876543210", exact=True)).to_be_visible()
     detail_url = page.url
     page.screenshot(path=artifacts / "leads-created.png", full_page=True)
 
