@@ -5,6 +5,7 @@ Alice owns workspace A, Bob is sales in A, Charlie owns workspace B and must see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from heroshhi.accounts.models import User
 from heroshhi.accounts.services import user_create
 from heroshhi.core.actors import Actor
+from heroshhi.whatsapp.simulator import SimulatorClient, running_simulator
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import membership_create, workspace_create
@@ -37,3 +39,33 @@ def world(db) -> World:
     b = workspace_create(actor=Actor.system(), name="Beta Exports", slug="beta", owner=charlie)
     membership_create(workspace=a, user=bob, role=Role.SALES)
     return World(alice=alice, bob=bob, charlie=charlie, a=a, b=b)
+
+
+# --- WhatsApp Cloud API simulator (heroshhi/whatsapp/simulator) -------------------------------
+
+
+@pytest.fixture(scope="session")
+def _wa_simulator_server() -> Iterator[SimulatorClient]:
+    # One real loopback server per test process (each xdist worker gets its own).
+    with running_simulator(port=0, latency_ms=10) as client:
+        yield client
+
+
+@pytest.fixture
+def wa_simulator(_wa_simulator_server: SimulatorClient, settings) -> SimulatorClient:
+    """A running WhatsApp Cloud API simulator, reset for this test, that the app talks to.
+
+    `settings.WHATSAPP_GRAPH_BASE_URL` points at it for the test. The reset forgets everything,
+    numbers included (settings and templates go back to the defaults), so register the
+    channel you use in each test:
+    `wa_simulator.add_number(phone_number_id=..., waba_id=..., display_phone_number=...,
+    access_token=..., app_secret=..., webhook_url=live_server.url + "/webhooks/whatsapp/<id>/")`.
+    Then drive the customer with `wa_simulator.say(from_="919876543210", text="Hi")`,
+    `.user_preferences(wa_id=..., value="stop")`, `.read(to=...)`, inspect with `.outbox()` and
+    `.webhook_log()` / `.wait_for_webhooks(...)`, and tune with `.configure(latency_ms=0,
+    auto_read=True, duplicate=1, reorder=True, batch=True, pair_limit=2, ...)`,
+    `.advance_clock(25 * 3600)`. Full control API: heroshhi/whatsapp/simulator/__init__.py.
+    """
+    _wa_simulator_server.reset(everything=True)
+    settings.WHATSAPP_GRAPH_BASE_URL = _wa_simulator_server.base_url
+    return _wa_simulator_server

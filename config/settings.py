@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "heroshhi.audit",
     "heroshhi.api",
     "heroshhi.leads",
+    "heroshhi.messaging",
+    "heroshhi.whatsapp",
+    "heroshhi.privacy",
 ]
 
 MIDDLEWARE = [
@@ -319,25 +322,57 @@ CELERY_BEAT_SCHEDULE = {
         "task": "heroshhi.leads.tasks.task_reminders_send",
         "schedule": 300.0,
     },
-    "leads-purge-trashed": {
-        "task": "heroshhi.leads.tasks.leads_purge_trashed",
+    # The retention engine is the one scheduler of purges (audit after 365 days, the
+    # 30-day trash, owners' policies, terminated workspaces): see heroshhi/privacy/retention.py.
+    "privacy-retention-run": {
+        "task": "heroshhi.privacy.tasks.retention_run_daily",
+        "schedule": 24 * 3600.0,
+    },
+    "whatsapp-webhooks-sweep": {
+        "task": "heroshhi.whatsapp.tasks.webhook_deliveries_sweep",
+        "schedule": 60.0,
+    },
+    "whatsapp-webhooks-prune": {
+        "task": "heroshhi.whatsapp.tasks.webhook_deliveries_prune",
         "schedule": 6 * 3600.0,
     },
-    "audit-purge-expired": {
-        "task": "heroshhi.audit.tasks.audit_purge_expired",
-        "schedule": 6 * 3600.0,
+    "messaging-outbox-sweep": {
+        "task": "heroshhi.messaging.tasks.pending_messages_sweep",
+        "schedule": 60.0,
+    },
+    # Whole-workspace exports are deleted 24 hours after they are ready.
+    "workspaces-exports-purge": {
+        "task": "heroshhi.workspaces.tasks.workspace_exports_purge",
+        "schedule": 900.0,
+    },
+    # Reminders are made once each, so a few runs a day only catch changes sooner.
+    "privacy-requests-remind": {
+        "task": "heroshhi.privacy.tasks.privacy_requests_remind",
+        "schedule": 4 * 3600.0,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 BEAT_STALE_AFTER_SECONDS = env_int("HEROSHHI_BEAT_STALE_AFTER", 180, minimum=30)
 
 # Outbound HTTP (P01): only these hosts are reachable, over TLS 1.3.
-EGRESS_ALLOWED_HOSTS = env_list("HEROSHHI_EGRESS_ALLOWED_HOSTS", ["graph.facebook.com"])
+EGRESS_ALLOWED_HOSTS = env_list(
+    "HEROSHHI_EGRESS_ALLOWED_HOSTS", ["graph.facebook.com", "lookaside.fbsbx.com"]
+)
 # Plain-HTTP loopback hosts allowed for local simulators (never in production).
 EGRESS_LOOPBACK_HTTP = env_bool("HEROSHHI_EGRESS_LOOPBACK_HTTP", not PRODUCTION)
 if PRODUCTION and EGRESS_LOOPBACK_HTTP:
     raise ImproperlyConfigured("HEROSHHI_EGRESS_LOOPBACK_HTTP must be off in production.")
 EGRESS_TIMEOUT_SECONDS = env_int("HEROSHHI_EGRESS_TIMEOUT", 15, minimum=1)
+
+# WhatsApp Cloud API: Meta in production, the bundled simulator in development and tests.
+WHATSAPP_SIMULATOR_PORT = env_int("HEROSHHI_WHATSAPP_SIMULATOR_PORT", 8790, minimum=1)
+WHATSAPP_GRAPH_BASE_URL = env_str(
+    "WHATSAPP_GRAPH_BASE_URL",
+    "https://graph.facebook.com" if PRODUCTION else f"http://127.0.0.1:{WHATSAPP_SIMULATOR_PORT}",
+)
+WHATSAPP_GRAPH_API_VERSION = env_str("WHATSAPP_GRAPH_API_VERSION", "v23.0")
+# Largest webhook body Meta sends (3 MB); anything bigger is refused before it is read.
+WHATSAPP_WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"debug", "info", "warning", "error"}).upper()
 LOGGING = {

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.test import TestCase
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from conftest import PASSWORD, World
@@ -111,6 +112,41 @@ def _alice_invitation_ids(world: World) -> set[str]:
         return {str(pk) for pk in Invitation.objects.values_list("pk", flat=True)}
 
 
+def _alice_export(world: World):
+    """A finished whole-workspace export of workspace A, made on first use."""
+    from heroshhi.workspaces.export import workspace_export_start
+    from heroshhi.workspaces.models import WorkspaceExport
+
+    with workspace_scope(world.a):
+        found = WorkspaceExport.objects.first()
+    if found is not None:
+        return found
+    owner = Actor.user(world.alice.pk, role=Role.OWNER)
+    # Tasks run eagerly in tests, so the export is ready when this returns.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return workspace_export_start(workspace=world.a, actor=owner, requested_by=world.alice)
+
+
+def _alice_export_kwargs(world: World) -> dict[str, str]:
+    return {"export_id": str(_alice_export(world).pk)}
+
+
+def _alice_export_ids(world: World) -> set[str]:
+    from heroshhi.workspaces.models import WorkspaceExport
+
+    _alice_export(world)
+    with workspace_scope(world.a):
+        # With the status: Charlie's request must not start or change any of Alice's.
+        rows = WorkspaceExport.objects.values_list("pk", "status")
+        return {f"{pk}:{status}" for pk, status in rows}
+
+
+def _alice_export_token_kwargs(world: World) -> dict[str, str]:
+    from heroshhi.workspaces.export import download_token
+
+    return {"token": download_token(_alice_export(world))}
+
+
 def _member_kwargs(world: World) -> dict[str, str]:
     return {"member_id": _bob_membership_id(world)}
 
@@ -195,6 +231,23 @@ def _alice_task_kwargs(world: World) -> dict[str, str]:
     return {"task_id": str(found)}
 
 
+def _alice_custom_field_kwargs(world: World) -> dict[str, str]:
+    """A custom field of Alice's workspace, created on first use."""
+    from heroshhi.leads.custom_fields import custom_field_create
+    from heroshhi.leads.models import CustomField
+
+    with workspace_scope(world.a):
+        found = CustomField.objects.values_list("pk", flat=True).first()
+    if found is None:
+        found = custom_field_create(
+            workspace=world.a,
+            actor=Actor.user(world.alice.pk, role=Role.OWNER),
+            label="Budget",
+            kind="number",
+        ).pk
+    return {"field_id": str(found)}
+
+
 def _alice_import_kwargs(world: World) -> dict[str, str]:
     """A CSV import uploaded by Alice, created on first use."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -213,6 +266,137 @@ def _alice_import_kwargs(world: World) -> dict[str, str]:
             upload=SimpleUploadedFile("a.csv", b"name,phone\nA,+919876500000\n"),
         ).pk
     return {"import_id": str(found)}
+
+
+def _alice_channel_id(world: World) -> str:
+    """Alice's WhatsApp number, created on first use (no provider call needed)."""
+    from heroshhi.whatsapp.models import WhatsAppChannel
+
+    with workspace_scope(world.a):
+        found = WhatsAppChannel.objects.values_list("pk", flat=True).first()
+        if found is None:
+            found = WhatsAppChannel.objects.create(
+                workspace=world.a,
+                phone_number_id="100000000000001",
+                waba_id="200000000000001",
+                display_phone_number="+91 90000 00001",
+                access_token="sweep-token",
+                app_secret="sweep-secret",
+                verify_token="sweep-verify",
+            ).pk
+    return str(found)
+
+
+def _alice_channel_kwargs(world: World) -> dict[str, str]:
+    return {"channel_id": _alice_channel_id(world)}
+
+
+def _alice_channel_ids(world: World) -> set[str]:
+    return {_alice_channel_id(world)}
+
+
+def _alice_conversation_kwargs(world: World) -> dict[str, str]:
+    """A conversation between Alice's lead and her number, created on first use."""
+    from heroshhi.messaging.models import Conversation
+
+    channel_id = _alice_channel_id(world)
+    lead_id = _alice_lead_id(world)
+    with workspace_scope(world.a):
+        conversation, _created = Conversation.objects.get_or_create(
+            workspace=world.a, lead_id=lead_id, channel_id=channel_id
+        )
+    return {"conversation_id": str(conversation.pk)}
+
+
+def _alice_media_kwargs(world: World) -> dict[str, str]:
+    """A received photo in Alice's conversation."""
+    from heroshhi.messaging.models import Message
+
+    kwargs = _alice_conversation_kwargs(world)
+    with workspace_scope(world.a):
+        message = Message.objects.create(
+            workspace=world.a,
+            conversation_id=kwargs["conversation_id"],
+            lead_id=_alice_lead_id(world),
+            direction=Message.Direction.INBOUND,
+            kind=Message.Kind.IMAGE,
+            payload={"media": {"id": "1234", "mime_type": "image/jpeg"}},
+            status=Message.Status.RECEIVED,
+        )
+    return {**kwargs, "message_id": str(message.pk)}
+
+
+def _alice_privacy_request_id(world: World) -> str:
+    """An access request about Alice's lead, recorded on first use."""
+    from heroshhi.leads.models import Lead
+    from heroshhi.privacy.models import PrivacyRequest
+    from heroshhi.privacy.services import privacy_request_create
+
+    lead_id = _alice_lead_id(world)
+    with workspace_scope(world.a):
+        found = PrivacyRequest.objects.values_list("pk", flat=True).first()
+        lead = Lead.objects.get(pk=lead_id)
+    if found is None:
+        found = privacy_request_create(
+            workspace=world.a,
+            actor=Actor.user(world.alice.pk, role=Role.OWNER),
+            type="access",
+            lead=lead,
+            channel="email",
+        ).pk
+    return str(found)
+
+
+def _alice_privacy_request_ids(world: World) -> set[str]:
+    from heroshhi.privacy.models import PrivacyRequest
+
+    _alice_privacy_request_id(world)
+    with workspace_scope(world.a):
+        return {str(pk) for pk in PrivacyRequest.objects.values_list("pk", flat=True)}
+
+
+def _privacy_request_kwargs(world: World) -> dict[str, str]:
+    return {"request_id": _alice_privacy_request_id(world)}
+
+
+def _privacy_download_kwargs(world: World) -> dict[str, str]:
+    """A well-formed download link of Alice's request (its token names only the request)."""
+    return {**_privacy_request_kwargs(world), "token": "not-a-valid-token"}
+
+
+def _alice_holiday_kwargs(world: World) -> dict[str, str]:
+    from datetime import date
+
+    from heroshhi.privacy.models import WorkspaceHoliday
+
+    with workspace_scope(world.a):
+        found = WorkspaceHoliday.objects.values_list("pk", flat=True).first()
+        if found is None:
+            found = WorkspaceHoliday.objects.create(
+                workspace=world.a, date=date(2030, 1, 26), name="Republic Day"
+            ).pk
+    return {"holiday_id": str(found)}
+
+
+def _incident_kwargs(world: World) -> dict[str, str]:
+    """A platform incident naming Alice's workspace (staff-only pages)."""
+    from django.utils import timezone
+
+    from heroshhi.core.actors import ActorType
+    from heroshhi.privacy.incidents import incident_record
+    from heroshhi.privacy.models import Incident
+
+    found = Incident.objects.values_list("pk", flat=True).first()
+    if found is None:
+        found = incident_record(
+            actor=Actor(type=ActorType.PLATFORM_ADMIN, id="sweep"),
+            title="Sweep incident",
+            description="",
+            detected_at=timezone.now(),
+            severity="low",
+            workspaces=[world.a],
+        ).pk
+    return {"incident_id": str(found)}
 
 
 ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
@@ -235,6 +419,15 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "security:two_factor_disable": Public("turns off the caller's own two-factor"),
     "security:recovery_codes": Public("replaces the caller's own recovery codes"),
     "security:workspace_two_factor": WorkspacePage(_no_kwargs),
+    "security:my_data": Public("the caller's own account data and deletion"),
+    "security:my_data_download": Public("a copy of the caller's own account data"),
+    "security:account_delete": Public("deletes the caller's own account"),
+    "workspaces:danger_zone": WorkspacePage(_no_kwargs),
+    "workspaces:export_start": WorkspacePage(_no_kwargs),
+    "workspaces:export_status": WorkspacePage(_alice_export_kwargs),
+    "workspaces:export_download": WorkspacePage(_alice_export_token_kwargs),
+    "workspaces:terminate": WorkspacePage(_no_kwargs),
+    "workspaces:terminate_cancel": WorkspacePage(_no_kwargs),
     "platform:workspaces": StaffOnly(_no_kwargs),
     "platform:workspace_detail": StaffOnly(_workspace_a_id),
     "platform:workspace_suspend": StaffOnly(_workspace_a_id),
@@ -278,6 +471,11 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:stage_move": WorkspacePage(_alice_stage_kwargs),
     "leads:stage_delete": WorkspacePage(_alice_stage_kwargs),
     "leads:board": WorkspacePage(lambda world: {}),
+    "leads:custom_fields": WorkspacePage(lambda world: {}),
+    "leads:custom_field_edit": WorkspacePage(_alice_custom_field_kwargs),
+    "leads:custom_field_move": WorkspacePage(_alice_custom_field_kwargs),
+    "leads:custom_field_remove": WorkspacePage(_alice_custom_field_kwargs),
+    "leads:custom_field_restore": WorkspacePage(_alice_custom_field_kwargs),
     "leads:board_move": WorkspacePage(_lead_kwargs),
     "leads:tasks": WorkspacePage(lambda world: {}),
     "leads:task_add": WorkspacePage(_lead_kwargs),
@@ -287,9 +485,69 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "leads:take": WorkspacePage(_lead_kwargs),
     "leads:notifications": WorkspacePage(lambda world: {}),
     "leads:notifications_read": WorkspacePage(lambda world: {}),
+    "messaging:inbox": WorkspacePage(_no_kwargs),
+    "messaging:conversation": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:live": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:send": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:send_template": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:note_add": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:media": WorkspacePage(_alice_media_kwargs),
+    "messaging:assign": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:status": WorkspacePage(_alice_conversation_kwargs),
+    "messaging:lead_panel": WorkspacePage(_lead_kwargs),
+    "messaging:lead_optout": WorkspacePage(_lead_kwargs),
+    "messaging:lead_call_log": WorkspacePage(_lead_kwargs),
+    "whatsapp:list": WorkspacePage(_no_kwargs),
+    "whatsapp:add": WorkspacePage(_no_kwargs),
+    "whatsapp:keywords": WorkspacePage(_no_kwargs),
+    "whatsapp:detail": WorkspacePage(_alice_channel_kwargs),
+    "whatsapp:check": WorkspacePage(_alice_channel_kwargs),
+    "whatsapp:remove": WorkspacePage(_alice_channel_kwargs),
+    "privacy:requests": WorkspacePage(_no_kwargs),
+    "privacy:request_new": WorkspacePage(_no_kwargs),
+    "privacy:reminders_read": WorkspacePage(_no_kwargs),
+    "privacy:holidays": WorkspacePage(_no_kwargs),
+    "privacy:holiday_remove": WorkspacePage(_alice_holiday_kwargs),
+    "privacy:request_detail": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_link": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_report": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_export": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_download": WorkspacePage(_privacy_download_kwargs),
+    "privacy:request_erase": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_restrict": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_unrestrict": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_object": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_complete": WorkspacePage(_privacy_request_kwargs),
+    "privacy:request_reject": WorkspacePage(_privacy_request_kwargs),
+    "privacy:lead_restrict": WorkspacePage(_lead_kwargs),
+    "privacy:compliance": WorkspacePage(_no_kwargs),
+    "privacy:compliance_verify": WorkspacePage(_no_kwargs),
+    "privacy:retention": WorkspacePage(_no_kwargs),
+    "privacy:lead_consent": WorkspacePage(_lead_kwargs),
+    "platform_privacy:overview": StaffOnly(_no_kwargs),
+    "platform_privacy:incident_new": StaffOnly(_no_kwargs),
+    "platform_privacy:incident_detail": StaffOnly(_incident_kwargs),
+    "platform_privacy:incident_notice": StaffOnly(
+        lambda world: {**_incident_kwargs(world), "kind": "cert_in"}
+    ),
+    "api:lead_consent_state": Public("see API_OPERATIONS"),
+    "api:lead_consent_record": Public("see API_OPERATIONS"),
+    "privacy:lead_unrestrict": WorkspacePage(_lead_kwargs),
+    "privacy_public:form": Public(
+        "a workspace's public request form: the same answer whatever is typed, no data shown"
+    ),
     # API patterns are covered operation by operation below.
     "api:openapi-json": Public("schema only"),
     "api:api-root": Public("API index, no data"),
+    "api:privacy_requests_create": Public("see API_OPERATIONS"),
+    "api:privacy_requests_list": Public("see API_OPERATIONS"),
+    "api:privacy_requests_retrieve": Public("see API_OPERATIONS"),
+    "api:privacy_requests_complete": Public("see API_OPERATIONS"),
+    "api:privacy_requests_reject": Public("see API_OPERATIONS"),
+    "api:lead_privacy_export": Public("see API_OPERATIONS"),
+    "api:lead_privacy_erase": Public("see API_OPERATIONS"),
+    "api:lead_privacy_restrict": Public("see API_OPERATIONS"),
+    "api:lead_privacy_unrestrict": Public("see API_OPERATIONS"),
     "api:me": Public("see API_OPERATIONS"),
     "api:api_keys_list": Public("see API_OPERATIONS"),
     "api:api_keys_create": Public("see API_OPERATIONS"),
@@ -303,6 +561,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:leads_list": Public("see API_OPERATIONS"),
     "api:leads_search": Public("see API_OPERATIONS"),
     "api:leads_create": Public("see API_OPERATIONS"),
+    "api:leads_create_batch": Public("see API_OPERATIONS"),
     "api:leads_retrieve": Public("see API_OPERATIONS"),
     "api:leads_update": Public("see API_OPERATIONS"),
     "api:leads_trash": Public("see API_OPERATIONS"),
@@ -310,10 +569,50 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:lead_notes_list": Public("see API_OPERATIONS"),
     "api:lead_notes_create": Public("see API_OPERATIONS"),
     "api:leads_export": Public("see API_OPERATIONS"),
+    "api:lead_calls_list": Public("see API_OPERATIONS"),
+    "api:lead_calls_create": Public("see API_OPERATIONS"),
+    "whatsapp_webhooks:receive": Public(
+        "Meta's callback: routed by an unguessable channel id, accepted only with that "
+        "channel's HMAC signature, answers nothing but ok (tests: whatsapp/test_webhooks)"
+    ),
+    "api:channels_list": Public("see API_OPERATIONS"),
+    "api:channels_create": Public("see API_OPERATIONS"),
+    "api:channels_delete": Public("see API_OPERATIONS"),
+    "api:channels_check": Public("see API_OPERATIONS"),
+    "api:channels_templates": Public("see API_OPERATIONS"),
+    "api:lead_messages_list": Public("see API_OPERATIONS"),
+    "api:lead_messages_send": Public("see API_OPERATIONS"),
+    "api:lead_optout_state": Public("see API_OPERATIONS"),
+    "api:lead_optout_record": Public("see API_OPERATIONS"),
+    "api:lead_optin_record": Public("see API_OPERATIONS"),
+    "api:workspace_export_start": Public("see API_OPERATIONS"),
+    "api:workspace_export_retrieve": Public("see API_OPERATIONS"),
+    "api:workspace_export_file": Public("see API_OPERATIONS"),
 }
 
 API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = {
     "GET /api/v1/me": Public("describes the calling key only"),
+    "GET /api/v1/privacy-requests": ScopedList(_alice_privacy_request_ids),
+    # Alice's lead id is refused too (heroshhi/privacy/tests/test_api.py).
+    "POST /api/v1/privacy-requests": ScopedCreate(
+        {"type": "erasure", "lead": "00000000-0000-0000-0000-000000000000"},
+        _alice_privacy_request_ids,
+    ),
+    "GET /api/v1/privacy-requests/{request_id}": ForeignObject(_privacy_request_kwargs),
+    "POST /api/v1/privacy-requests/{request_id}/complete": ForeignObject(
+        _privacy_request_kwargs, body={}
+    ),
+    "POST /api/v1/privacy-requests/{request_id}/reject": ForeignObject(
+        _privacy_request_kwargs, body={"evidence": "sneaky"}
+    ),
+    "GET /api/v1/leads/{lead_id}/export": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/erase": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/restrict": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/unrestrict": ForeignObject(_lead_kwargs),
+    "GET /api/v1/leads/{lead_id}/consent": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/consent": ForeignObject(
+        _lead_kwargs, body={"status": "granted", "source": "form"}
+    ),
     "GET /api/v1/api-keys": ScopedList(_alice_api_key_ids),
     "POST /api/v1/api-keys": ScopedCreate({"name": "sneaky", "role": "sales"}, _alice_api_key_ids),
     "DELETE /api/v1/api-keys/{key_id}": ForeignObject(
@@ -340,6 +639,11 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "POST /api/v1/leads": ScopedCreate(
         {"name": "Sneaky", "phone": "+919876543210"}, _alice_lead_state
     ),
+    # The same phone inside a batch (twice, so the in-batch dedupe runs too).
+    "POST /api/v1/leads/batch": ScopedCreate(
+        {"items": [{"name": "Sneaky", "phone": "+919876543210"}, {"phone": "98765 43210"}]},
+        _alice_lead_state,
+    ),
     "GET /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs),
     "PATCH /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs, body={"tags": ["sneaky"]}),
     "DELETE /api/v1/leads/{lead_id}": ForeignObject(_lead_kwargs),
@@ -348,6 +652,37 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "POST /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs, body={"body": "sneaky"}),
     # Charlie's export must hold none of Alice's lead ids.
     "GET /api/v1/leads/export.csv": ScopedList(_alice_lead_state),
+    "GET /api/v1/leads/{lead_id}/calls": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/calls": ForeignObject(
+        _lead_kwargs,
+        body={"direction": "out", "started_at": "2026-01-05T10:00:00+00:00", "outcome": "busy"},
+    ),
+    "GET /api/v1/channels/whatsapp": ScopedList(_alice_channel_ids),
+    # Alice's number: Charlie is refused (one live channel per number) and hers is untouched.
+    "POST /api/v1/channels/whatsapp": ScopedCreate(
+        {
+            "phone_number_id": "100000000000001",
+            "waba_id": "200000000000009",
+            "display_phone_number": "+91 90000 00009",
+            "access_token": "sneaky-token",
+            "app_secret": "sneaky-secret",
+            "verify_token": "sneaky-verify",
+        },
+        _alice_channel_ids,
+    ),
+    "DELETE /api/v1/channels/whatsapp/{channel_id}": ForeignObject(_alice_channel_kwargs),
+    "POST /api/v1/channels/whatsapp/{channel_id}/check": ForeignObject(_alice_channel_kwargs),
+    "GET /api/v1/channels/whatsapp/{channel_id}/templates": ForeignObject(_alice_channel_kwargs),
+    "GET /api/v1/leads/{lead_id}/messages": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/messages": ForeignObject(
+        _lead_kwargs, body={"type": "text", "text": "sneaky"}
+    ),
+    "GET /api/v1/leads/{lead_id}/opt-out": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/opt-out": ForeignObject(_lead_kwargs),
+    "POST /api/v1/leads/{lead_id}/opt-in": ForeignObject(_lead_kwargs),
+    "POST /api/v1/workspace/export": ScopedCreate({}, _alice_export_ids),
+    "GET /api/v1/workspace/export/{export_id}": ForeignObject(_alice_export_kwargs),
+    "GET /api/v1/workspace/export/{export_id}/file": ForeignObject(_alice_export_kwargs),
 }
 
 

@@ -88,4 +88,10 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", accounts_router)
 api.add_router("/", "heroshhi.workspaces.api.router")
+api.add_router("/workspace/export", "heroshhi.workspaces.api_export.router")
 api.add_router("/leads", "heroshhi.leads.api.router")
+api.add_router("/leads", "heroshhi.messaging.api.router")
+api.add_router("/leads", "heroshhi.messaging.api_calls.router")
+api.add_router("/channels/whatsapp", "heroshhi.whatsapp.api.router")
+api.add_router("/privacy-requests", "heroshhi.privacy.api.router")
+api.add_router("/leads", "heroshhi.privacy.api_leads.router")

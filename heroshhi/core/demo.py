@@ -24,6 +24,7 @@ from heroshhi.accounts.services import user_create
 from heroshhi.core.actors import Actor
 from heroshhi.leads.models import Source, Stage
 from heroshhi.leads.services import lead_create, note_add, stages_ensure_defaults
+from heroshhi.messaging.demo import seed_messaging
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import membership_create, workspace_create
@@ -145,6 +146,7 @@ def demo_seed() -> DemoLogin:
         )
     ]
     _seed_leads(workspace=workspace, owner=owner, team=team)
+    seed_messaging(workspace=workspace, owner=Actor.user(owner.pk, role=Role.OWNER))
     path = _password_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -37,6 +37,8 @@ from heroshhi.core.crypto.provider import length_prefixed
 PHONE = "phone"
 EMAIL = "email"
 NAME_TOKEN = "name_token"  # noqa: S105 (a kind name, not a secret)
+# WhatsApp's business-scoped user id (BSUID, e.g. "IN.1349…"), for contacts without a phone.
+WA_USER = "wa_user"
 DEFAULT_PHONE_REGION = "IN"
 BLIND_INDEX_LENGTH = 32  # hex characters = 128 bits
 _LABEL = b"heroshhi/blind-index/v1"
@@ -64,6 +66,13 @@ def normalise_email(value: str) -> str:
     return email
 
 
+def normalise_wa_user(value: str) -> str:
+    text = str(value).strip()
+    if not text or any(ch.isspace() for ch in text) or len(text) > 128:
+        raise BlindIndexValueError("not a WhatsApp user id")
+    return text
+
+
 def split_name_tokens(value: str) -> list[str]:
     """Distinct words of a name, NFKC-normalised and case-folded, in order of appearance."""
     text = unicodedata.normalize("NFKC", str(value)).casefold()
@@ -84,6 +93,7 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
     PHONE: normalise_phone,
     EMAIL: normalise_email,
     NAME_TOKEN: normalise_name_token,
+    WA_USER: normalise_wa_user,
 }
 
 

@@ -1,4 +1,5 @@
-"""`make run`: migrate, seed the demo, then run web, worker and beat until Ctrl-C."""
+"""`make run`: migrate, seed the demo, then run web, worker, beat and the WhatsApp simulator
+until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -56,7 +57,10 @@ class Stack:
 
 
 class Command(BaseCommand):
-    help = "Run the whole platform on this machine: web server, Celery worker and beat."
+    help = (
+        "Run the whole platform on this machine: web server, Celery worker, beat and the "
+        "WhatsApp Cloud API simulator."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -79,6 +83,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         try:
+            stack.start("whatsapp-simulator", self._simulator_argv(python), env)
             stack.start(
                 "web",
                 [python, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"],
@@ -106,11 +111,13 @@ class Command(BaseCommand):
                 env,
             )
             worker_state = self._round_trip(stack)
+            simulator_url = f"http://127.0.0.1:{settings.WHATSAPP_SIMULATOR_PORT}"
             self.stdout.write(
                 self.style.SUCCESS(
                     f"\nHeroshhi Pro is running at http://127.0.0.1:{port}/\n"
                     f"  demo login: {login.email} / {login.password}\n"
                     f"  worker round-trip: {worker_state}\n"
+                    f"  WhatsApp simulator (be the customer): {simulator_url}/_sim/customer\n"
                     "  Ctrl-C stops everything.\n"
                 )
             )
@@ -122,7 +129,17 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             stack.stop()
-            self.stdout.write("Stopped web, worker and beat.")
+            self.stdout.write("Stopped web, worker, beat and the WhatsApp simulator.")
+
+    def _simulator_argv(self, python: str) -> list[str]:
+        """The local stand-in for Meta's Graph API; its config file (numbers, templates) is
+        optional and written by whoever sets up the demo channel."""
+        argv = [python, "-m", "heroshhi.whatsapp.simulator", "serve"]
+        argv += ["--port", str(settings.WHATSAPP_SIMULATOR_PORT)]
+        config = settings.VAR_DIR / "wa-simulator.json"
+        if config.exists():
+            argv += ["--config", str(config)]
+        return argv
 
     def _round_trip(self, stack: Stack) -> str:
         """Send a probe task and wait for the worker to write it back to the database."""

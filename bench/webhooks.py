@@ -1,0 +1,358 @@
+"""WhatsApp webhook intake at rising concurrency: ``.venv/bin/python bench/webhooks.py``.
+
+Starts the real stack on a throw-away database, POSTs signed Cloud API webhooks (one or
+more inbound messages each) at concurrency 1, 4, 16 and 32, and prints for each level:
+
+* ack latency p50 / p99 (the budget: p99 ≤ 50 ms): store the body, answer 200;
+* ack throughput (requests/s the web server acknowledged);
+* processed events/s: messages fully stored by the worker (lead matched or created,
+  message encrypted, conversation and timeline updated), from the first POST until the last
+  message is in the database (the budget: ≥ 3,000 events/s on 2 cores with PostgreSQL).
+
+What it needs (it refuses to run without both; SQLite cannot take a web server and a worker
+writing at once at these rates):
+
+* ``DATABASE_URL``: an admin connection to PostgreSQL, e.g.
+  ``postgres://postgres@127.0.0.1:5432/postgres``. The database ``heroshhi_bench_webhooks``
+  is created there and dropped at the end.
+* ``CELERY_BROKER_URL``: Redis (or RabbitMQ), e.g. ``redis://127.0.0.1:6379/1``.
+  ``REDIS_URL`` (cache, rate limits) is used when set.
+
+It runs gunicorn (``--web-workers`` processes, 4 threads each) and one Celery worker
+(``--task-workers`` processes) as subprocesses, with keys and files in a temporary folder.
+Contacts come from a pool of ``--contacts`` numbers: the first messages create their leads,
+later ones join them, as in real traffic::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/1 REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/webhooks.py --requests 400 --batch 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "heroshhi_bench_webhooks"
+APP_SECRET = "bench-app-secret"  # noqa: S105 -- throw-away channel
+PASSWORD = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
+PHONE_NUMBER_ID = "100000000000001"
+LEVELS = (1, 4, 16, 32)
+
+
+# The stack ------------------------------------------------------------------------------
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextmanager
+def _bench_database(admin_url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
+    try:
+        yield _with_database(admin_url, BENCH_DATABASE)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(drop)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(workdir: str, database_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HEROSHHI_MASTER_KEYS", "HEROSHHI_MASTER_KEYS_FILE")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_ENV="development",
+        DJANGO_DEBUG="false",
+        HEROSHHI_VAR_DIR=workdir,
+        DATABASE_URL=database_url,
+        HEROSHHI_WEBHOOK_RATE_LIMIT="100000000",
+        LOG_LEVEL="warning",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+@contextmanager
+def _processes(env: dict[str, str], *, port: int, web: int, tasks: int) -> Iterator[None]:
+    bin_dir = Path(sys.executable).parent
+    web_server = subprocess.Popen(  # noqa: S603 -- our own interpreter and apps
+        [
+            str(bin_dir / "gunicorn"),
+            "config.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={web}",
+            "--threads=4",
+            "--worker-class=gthread",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config.celery",
+            "worker",
+            f"--concurrency={tasks}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        _wait_for_port(port)
+        yield
+    finally:
+        for process in (web_server, worker):
+            process.terminate()
+        for process in (web_server, worker):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"the web server did not listen on {port} within {timeout:.0f} s")
+
+
+# Load -----------------------------------------------------------------------------------
+
+
+def _body(serial: int, *, batch: int, contacts: int) -> bytes:
+    messages, people = [], []
+    for offset in range(batch):
+        n = serial * batch + offset
+        wa_id = f"9190{n % contacts:08d}"
+        people.append({"profile": {"name": f"Bench {n % contacts}"}, "wa_id": wa_id})
+        messages.append(
+            {
+                "from": wa_id,
+                "id": f"wamid.bench.{n}",
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": f"Message {n}"},
+            }
+        )
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": people,
+        "messages": messages,
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "200000000000001", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float]:
+    """POST every body with ``concurrency`` threads; (ack latencies in ms, wall seconds)."""
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[int] = []
+    lock = threading.Lock()
+    queue = iter(bodies)
+
+    def work() -> None:
+        with httpx.Client(timeout=30, trust_env=False) as client:
+            while True:
+                with lock:
+                    body = next(queue, None)
+                if body is None:
+                    return
+                signature = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                started = time.perf_counter()
+                response = client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Hub-Signature-256": f"sha256={signature}",
+                    },
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status_code != 200:
+                        failures.append(response.status_code)
+
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{len(failures)} webhook POSTs failed, e.g. HTTP {failures[0]}")
+    return latencies, wall
+
+
+def _messages_stored(workspace: Any) -> int:
+    from heroshhi.core.tenancy import workspace_scope
+    from heroshhi.messaging.models import Message
+
+    with workspace_scope(workspace):
+        return Message.objects.count()
+
+
+def _wait_processed(workspace: Any, expected: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while True:
+        if _messages_stored(workspace) >= expected:
+            return time.perf_counter()
+        if time.monotonic() > deadline:
+            stored = _messages_stored(workspace)
+            raise SystemExit(f"only {stored:,} of {expected:,} messages stored in {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def _run(*, url: str, requests: int, batch: int, contacts: int) -> None:
+    from django.db import connection
+
+    from heroshhi.accounts.services import user_create
+    from heroshhi.core.actors import Actor
+    from heroshhi.leads.assignment import assignment_settings_update
+    from heroshhi.leads.models import AssignmentSettings
+    from heroshhi.whatsapp.services import channel_create
+    from heroshhi.workspaces.permissions import Role
+    from heroshhi.workspaces.services import membership_create, workspace_create
+
+    owner = user_create(email="owner@bench.heroshhi.test", password=PASSWORD)
+    workspace = workspace_create(actor=Actor.system(), name="Bench", slug="bench", owner=owner)
+    for n in (1, 2):
+        sales = user_create(email=f"sales{n}@bench.heroshhi.test", password=PASSWORD)
+        membership_create(workspace=workspace, user=sales, role=Role.SALES)
+    actor = Actor.user(owner.pk, role=Role.OWNER)
+    assignment_settings_update(
+        workspace=workspace,
+        actor=actor,
+        mode=AssignmentSettings.Mode.ROUND_ROBIN,
+        sales_see_unassigned_pool=False,
+        source_members={},
+    )
+    channel = channel_create(
+        workspace=workspace,
+        actor=actor,
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id="200000000000001",
+        display_phone_number="15550000001",
+        access_token="bench-token",  # noqa: S106 -- the channel is never called
+        app_secret=APP_SECRET,
+        verify_token="bench-verify",  # noqa: S106
+    )
+    webhook = f"{url}/webhooks/whatsapp/{channel.pk}/"
+    print(
+        f"{connection.vendor}; {requests:,} POSTs per level, {batch} message(s) each, "
+        f"{contacts:,} contacts; Python {sys.version.split()[0]}\n"
+    )
+    print(f"{'concurrency':>11} {'ack p50':>10} {'ack p99':>10} {'acks/s':>9} {'events/s':>10}")
+    serial = 0
+    for level in LEVELS:
+        bodies = [_body(serial + i, batch=batch, contacts=contacts) for i in range(requests)]
+        serial += requests
+        before = _messages_stored(workspace)
+        started = time.perf_counter()
+        latencies, wall = _fire(webhook, bodies, level)
+        done = _wait_processed(workspace, before + requests * batch, timeout=600)
+        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+        events_per_second = requests * batch / (done - started)
+        print(
+            f"{level:>11} {statistics.median(latencies):>8.1f}ms {cuts[98]:>8.1f}ms "
+            f"{requests / wall:>9,.0f} {events_per_second:>10,.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="POSTs per concurrency level")
+    parser.add_argument("--batch", type=int, default=1, help="inbound messages per POST")
+    parser.add_argument("--contacts", type=int, default=500, help="distinct senders")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--task-workers", type=int, default=2, help="Celery processes")
+    args = parser.parse_args()
+    admin_url = os.environ.get("DATABASE_URL", "")
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not admin_url.startswith("postgres") or not broker:
+        raise SystemExit(
+            "bench/webhooks.py needs PostgreSQL and a broker: set DATABASE_URL=postgres://… "
+            "(an admin connection) and CELERY_BROKER_URL=redis://… (see the docstring)."
+        )
+    port = _free_port()
+    with (
+        tempfile.TemporaryDirectory(prefix="heroshhi-bench-") as workdir,
+        _bench_database(admin_url) as database_url,
+    ):
+        env = _environment(workdir, database_url)
+        _setup_django(env)
+        with _processes(env, port=port, web=args.web_workers, tasks=args.task_workers):
+            _run(
+                url=f"http://127.0.0.1:{port}",
+                requests=args.requests,
+                batch=args.batch,
+                contacts=args.contacts,
+            )
+
+
+if __name__ == "__main__":
+    main()

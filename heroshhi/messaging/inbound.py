@@ -1,0 +1,359 @@
+"""A contact's WhatsApp message arriving: find or create the lead, store the message, open the
+24-hour window, and honour opt-out and re-subscribe keywords.
+
+Each message is handled once, whatever Meta redelivers: the wamid is unique per workspace, so
+a second delivery finds the stored row and changes nothing. Everything a message causes (the
+row, the conversation's counters, the timeline, an opt-out record and its confirmation reply)
+is written in one transaction, so a crash leaves either all of it or none, and a retry then
+does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from heroshhi.audit.actions import AuditAction
+from heroshhi.audit.services import audit_record
+from heroshhi.core.actors import Actor, ActorType
+from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_index
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads.models import Lead, Source, TimelineEvent
+from heroshhi.leads.selectors import lead_is_visible, viewer_for
+from heroshhi.leads.services import lead_create
+from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
+from heroshhi.messaging import optout, sending
+from heroshhi.messaging.models import Conversation, Message, OptOutRecord
+from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.whatsapp.parsing import Contact, InboundMessage, UserPreference
+from heroshhi.workspaces.models import Workspace
+from heroshhi.workspaces.permissions import Capability, Role, require_capability
+
+logger = logging.getLogger(__name__)
+
+# Who creates a lead for an unknown number. A manager's role: it may create leads and sees
+# all of them, so lead_create leaves the owner to the workspace's assignment rules (round
+# robin, by source) instead of making the creator the owner as it does for sales.
+WHATSAPP_INTAKE = Actor(type=ActorType.SYSTEM, id="whatsapp", role=Role.MANAGER)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    message: Message
+    created: bool
+    lead_created: bool = False
+
+
+# Identity ---------------------------------------------------------------------------------
+
+
+def contact_phone(contact: Contact) -> str | None:
+    """The contact's E.164 number (WhatsApp sends digits without "+"), if it shows one."""
+    return None if contact.wa_id is None else "+" + contact.wa_id
+
+
+def _index(workspace: Workspace, kind: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return blind_index(workspace.pk, kind, value)
+    except BlindIndexValueError:
+        return None
+
+
+def lead_for_contact(*, workspace: Workspace, contact: Contact) -> tuple[Lead | None, str | None]:
+    """The live lead this contact is: by phone first, else by a conversation's stored
+    WhatsApp user id. Also returns the usable E.164 phone (None when WhatsApp hid it or it
+    is not a valid number). Runs inside the caller's workspace scope."""
+    phone = contact_phone(contact)
+    phone_bidx = _index(workspace, PHONE, phone)
+    if phone_bidx is None:
+        phone = None
+    else:
+        lead = (
+            Lead.objects.filter(deleted_at__isnull=True, phone_bidx=phone_bidx)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if lead is not None:
+            return lead, phone
+    user_bidx = _index(workspace, WA_USER, contact.user_id)
+    if user_bidx is not None:
+        conversation = (
+            Conversation.objects.filter(wa_user_bidx=user_bidx, lead__deleted_at__isnull=True)
+            .select_related("lead")
+            .order_by("created_at", "id")
+            .first()
+        )
+        if conversation is not None:
+            return conversation.lead, phone
+    return None, phone
+
+
+def _source_details(referral: dict[str, str] | None) -> dict[str, str]:
+    """Click-to-WhatsApp attribution, limited to the keys leads accept."""
+    if not referral:
+        return {}
+    return {
+        key: value[:DETAIL_VALUE_MAX]
+        for key, value in referral.items()
+        if key in SOURCE_DETAIL_KEYS and value
+    }
+
+
+def lead_for_message(*, workspace: Workspace, item: InboundMessage) -> tuple[Lead, bool]:
+    """The lead a message (or call) from this contact belongs to, created from the
+    contact's profile and ad referral when unknown; True when it was created."""
+    lead, phone = lead_for_contact(workspace=workspace, contact=item.contact)
+    if lead is not None:
+        return lead, False
+    name = item.contact.name
+    if not name and phone is None:
+        # A contact with neither a number nor a profile name still needs a lead to talk to.
+        name = _("WhatsApp contact")
+    result = lead_create(
+        workspace=workspace,
+        actor=WHATSAPP_INTAKE,
+        name=name,
+        phone=phone,
+        email=None,
+        source=Source.WHATSAPP,
+        source_details=_source_details(item.referral),
+    )
+    return result.lead, result.created
+
+
+def conversation_for(
+    *, workspace: Workspace, channel: WhatsAppChannel, lead: Lead, contact: Contact
+) -> Conversation:
+    """The lead's conversation on this channel, created on first contact; keeps the
+    contact's WhatsApp user id so a contact without a visible number is found again."""
+    conversation, _created = Conversation.objects.get_or_create(
+        lead=lead, channel=channel, defaults={"workspace": workspace}
+    )
+    user_bidx = _index(workspace, WA_USER, contact.user_id)
+    if user_bidx is not None and conversation.wa_user_bidx != user_bidx:
+        conversation.wa_user_id = contact.user_id
+        conversation.wa_user_bidx = user_bidx
+        conversation.save(update_fields=["wa_user_id", "wa_user_bidx"])
+    return conversation
+
+
+def contact_touched(*, conversation: Conversation, at: datetime, unread: int = 0) -> None:
+    """The contact wrote or called at ``at``: the window restarts from the latest such moment
+    (out-of-order deliveries never move it back) and a closed conversation reopens."""
+    conversation.last_inbound_at = max(filter(None, (conversation.last_inbound_at, at)))
+    conversation.last_message_at = max(filter(None, (conversation.last_message_at, at)))
+    conversation.unread_count += unread
+    if conversation.status == Conversation.Status.CLOSED:
+        conversation.status = Conversation.Status.OPEN
+        conversation.closed_at = None
+    conversation.save(
+        update_fields=["last_inbound_at", "last_message_at", "unread_count", "status", "closed_at"]
+    )
+
+
+# Messages ---------------------------------------------------------------------------------
+
+
+def inbound_message_receive(
+    *, workspace: Workspace, channel: WhatsAppChannel, item: InboundMessage
+) -> InboundResult:
+    """Store one inbound message (once per wamid) with all it causes."""
+    with transaction.atomic(), workspace_scope(workspace):
+        stored = Message.objects.filter(provider_message_id=item.wamid).first()
+        if stored is not None:
+            return InboundResult(message=stored, created=False)
+        lead, lead_created = lead_for_message(workspace=workspace, item=item)
+        conversation = conversation_for(
+            workspace=workspace, channel=channel, lead=lead, contact=item.contact
+        )
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    workspace=workspace,
+                    conversation=conversation,
+                    lead=lead,
+                    direction=Message.Direction.INBOUND,
+                    kind=item.kind,
+                    body=item.text,
+                    payload=item.payload or None,
+                    provider_message_id=item.wamid,
+                    status=Message.Status.RECEIVED,
+                    actor_type="contact",
+                    provider_timestamp=item.timestamp,
+                )
+        except IntegrityError:
+            # Another worker stored the same wamid a moment ago; theirs is the one.
+            return InboundResult(
+                message=Message.objects.get(provider_message_id=item.wamid), created=False
+            )
+        contact_touched(conversation=conversation, at=item.timestamp, unread=1)
+        lead.last_activity_at = max(lead.last_activity_at, timezone.now())
+        lead.save(update_fields=["last_activity_at"])
+        TimelineEvent.objects.create(
+            workspace=workspace,
+            lead=lead,
+            kind=TimelineEvent.Kind.MESSAGE_IN,
+            actor_type="contact",
+            data={"message": str(message.pk), "kind": message.kind},
+        )
+        _apply_keyword(workspace=workspace, channel=channel, conversation=conversation, item=item)
+    return InboundResult(message=message, created=True, lead_created=lead_created)
+
+
+def _apply_keyword(
+    *,
+    workspace: Workspace,
+    channel: WhatsAppChannel,
+    conversation: Conversation,
+    item: InboundMessage,
+) -> None:
+    """STOP / START and the workspace's own keywords, as the whole message or a button."""
+    for candidate in item.keyword_candidates:
+        match = optout.match_keyword(workspace=workspace, text=candidate)
+        if match is not None:
+            break
+    else:
+        return
+    opt_out = match.action == "opt_out"
+    changed = optout.record_from_contact(
+        workspace=workspace,
+        channel=channel,
+        phone=contact_phone(item.contact),
+        wa_user=item.contact.user_id,
+        opt_out=opt_out,
+        method=OptOutRecord.Method.KEYWORD,
+        trigger=match.keyword,
+        event_key=f"kw:{item.wamid}"[:128],
+    )
+    if not changed:
+        return
+    try:
+        # The contact has just written, so the window is normally open for this short reply.
+        sending.send_confirmation(
+            workspace=workspace,
+            conversation=conversation,
+            text=optout.CONFIRM_OPT_OUT_TEXT if opt_out else optout.CONFIRM_OPT_IN_TEXT,
+        )
+    except (sending.SendRefused, ValidationError) as exc:
+        # A late redelivery (window closed) or a removed channel: the opt-out itself stands.
+        logger.info(
+            "opt-out confirmation not sent",
+            extra={"conversation_id": str(conversation.pk), "reason": type(exc).__name__},
+        )
+
+
+# Marketing preferences ---------------------------------------------------------------------
+
+
+def preference_apply(
+    *, workspace: Workspace, channel: WhatsAppChannel, item: UserPreference
+) -> bool:
+    """Meta's "stop promotions" / "resume" switch → the ledger. True when the state changed.
+
+    A redelivered event is recognised by its key; an event older than the contact's newest
+    ledger record (a late or reordered delivery) is skipped, so a resume is never undone by
+    the stop that came before it.
+    """
+    phone = contact_phone(item.contact)
+    keys = optout.contact_keys(workspace=workspace, phone=phone, wa_user=item.contact.user_id)
+    if not keys:
+        raise ValidationError("preference without a usable contact id")
+    latest = optout.state_for(workspace=workspace, keys=keys).latest
+    # Meta's timestamps are whole seconds: only an event from an earlier second is stale.
+    if latest is not None and item.timestamp < latest.created_at.replace(microsecond=0):
+        return False
+    return optout.record_from_contact(
+        workspace=workspace,
+        channel=channel,
+        phone=phone,
+        wa_user=item.contact.user_id,
+        opt_out=item.value == "stop",
+        method=OptOutRecord.Method.WHATSAPP,
+        trigger=f"user_preferences:{item.value}",
+        event_key=optout.preference_event_key(
+            contact_id=item.contact.user_id or item.contact.wa_id or "",
+            timestamp=int(item.timestamp.timestamp()),
+            value=item.value,
+        ),
+    )
+
+
+# Media ------------------------------------------------------------------------------------
+
+
+MEDIA_MAX_BYTES = 100 * 1024 * 1024  # WhatsApp's own ceiling for documents
+# Types a browser may be handed as-is; anything else is served as an opaque download.
+_SAFE_MEDIA_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "audio/ogg", "audio/mpeg", "audio/aac"}
+    | {"audio/amr", "audio/mp4", "video/mp4", "video/3gpp", "application/pdf"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def media_download(*, workspace: Workspace, actor: Actor, message: Message) -> MediaFile:
+    """A received media item's bytes, fetched from WhatsApp on demand (media is not copied
+    to our storage). Needs the CHAT capability and a lead the actor may see; the download is
+    audited as a sensitive read, by message id."""
+    if not actor.role:
+        raise PermissionDenied("messaging.no_role")
+    require_capability(actor.role, Capability.CHAT)
+    with workspace_scope(workspace):
+        message = Message.objects.select_related("lead", "conversation__channel").get(pk=message.pk)
+        if message.lead.deleted_at is not None or not lead_is_visible(
+            viewer=viewer_for(actor=actor), lead=message.lead
+        ):
+            raise Http404
+    media = (message.payload or {}).get("media") or {}
+    media_id = str(media.get("id") or "")
+    if message.direction != Message.Direction.INBOUND or not media_id:
+        raise ValidationError({"message": [_("This message has no media to download.")]})
+    channel = message.conversation.channel
+    transport = transport_for(channel)
+    details = transport.fetch_media(channel, media_id)
+    content = transport.download_media(
+        channel, str(details.get("url") or ""), max_bytes=MEDIA_MAX_BYTES
+    )
+    expected = str(details.get("sha256") or media.get("sha256") or "")
+    if expected and hashlib.sha256(content).hexdigest() != expected:
+        raise TransportError(code=None, title="media checksum mismatch", transient=True)
+    mime = str(details.get("mime_type") or media.get("mime_type") or "").split(";")[0].strip()
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.SENSITIVE_READ,
+        target=("message", message.pk),
+        metadata={"entity": "media", "bytes": len(content)},
+    )
+    return MediaFile(
+        content=content,
+        content_type=mime if mime in _SAFE_MEDIA_TYPES else "application/octet-stream",
+        filename=_media_filename(message=message, media=media, mime=mime),
+    )
+
+
+def _media_filename(*, message: Message, media: dict[str, object], mime: str) -> str:
+    """The sender's file name reduced to safe characters, else one made from the id."""
+    given = str(media.get("filename") or "")
+    cleaned = "".join(ch for ch in given if ch.isalnum() or ch in "._- ").strip(" .")[:80]
+    if cleaned:
+        return cleaned
+    extension = mimetypes.guess_extension(mime) or ""
+    return f"whatsapp-{message.kind}-{str(message.pk)[:8]}{extension}"

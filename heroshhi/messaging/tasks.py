@@ -1,0 +1,70 @@
+"""Outbound message jobs: deliver one message, and re-queue the ones a broker lost."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from heroshhi.messaging import delivery
+from heroshhi.messaging.models import Message
+
+logger = logging.getLogger(__name__)
+
+# A pending message without a provider id this old has lost its task (or its retry).
+SWEEP_AFTER = timedelta(minutes=2)
+SWEEP_BATCH = 500
+# Database hiccups (a lock timeout, a dropped connection) are retried this many times before
+# the task gives up and leaves the message to the sweep.
+DATABASE_RETRIES = 5
+
+
+@shared_task(bind=True, max_retries=None)
+def deliver_message(self: Task, message_id: str) -> str:
+    """Hand one outbound message to WhatsApp; idempotent (see messaging/delivery.py).
+
+    Limits and transient errors re-queue it with a countdown (transient provider errors at
+    most ``delivery.MAX_ATTEMPTS`` times, counted on the row). Run eagerly (tests, no
+    worker) a retry would run at once and spin, so the message is left pending for
+    ``pending_messages_sweep`` instead.
+    """
+    try:
+        attempt = delivery.deliver(message_id)
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.is_eager or self.request.retries >= DATABASE_RETRIES:
+            raise
+        raise self.retry(
+            countdown=delivery.backoff_seconds(self.request.retries + 1), exc=exc
+        ) from exc
+    if attempt.retry_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.outcome
+
+
+@shared_task
+def pending_messages_sweep() -> dict[str, int]:
+    """Re-queue outbound messages still pending without a provider id after two minutes.
+
+    Safe to overlap with a live retry: delivery claims each attempt, so nothing goes twice.
+    """
+    cutoff = timezone.now() - SWEEP_AFTER
+    # Platform job: every workspace's stuck messages; each task scopes itself.
+    stuck = list(
+        Message.objects.unscoped()
+        .filter(
+            direction=Message.Direction.OUTBOUND,
+            status=Message.Status.PENDING,
+            provider_message_id__isnull=True,
+            created_at__lt=cutoff,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for message_id in stuck:
+        deliver_message.delay(str(message_id))
+    if stuck:
+        logger.info("pending messages re-queued", extra={"requeued": len(stuck)})
+    return {"requeued": len(stuck)}

@@ -1,0 +1,380 @@
+"""Inbound WhatsApp messages, end to end: the simulator POSTs signed webhooks to a live
+server, the (eager) task processes them, and the database shows the result."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from heroshhi.core.actors import Actor
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads.assignment import assignment_settings_update
+from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
+from heroshhi.leads.services import lead_create
+from heroshhi.messaging import optout
+from heroshhi.messaging.models import Conversation, Message, OptOutRecord
+from heroshhi.messaging.sending import window_open
+from heroshhi.whatsapp.models import WebhookDelivery
+from heroshhi.whatsapp.tests.webhook_support import (
+    change,
+    contact,
+    envelope,
+    make_channel,
+    register,
+    text_message,
+    wait_until,
+)
+from heroshhi.workspaces.models import Membership
+from heroshhi.workspaces.permissions import Role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMER = "919812300001"
+
+
+@pytest.fixture
+def alice(world):
+    return Actor.user(world.alice.pk, role=Role.OWNER)
+
+
+@pytest.fixture
+def channel(world, live_server, wa_simulator):
+    channel = make_channel(world.a)
+    register(wa_simulator, live_server.url, channel)
+    return channel
+
+
+@pytest.fixture
+def round_robin(world, alice):
+    assignment_settings_update(
+        workspace=world.a,
+        actor=alice,
+        mode=AssignmentSettings.Mode.ROUND_ROBIN,
+        sales_see_unassigned_pool=False,
+        source_members={},
+    )
+
+
+def _say(sim, channel, text, *, from_=CUSTOMER, **fields):
+    sent = sim.inbound(from_=from_, text=text, phone_number_id=channel.phone_number_id, **fields)
+    assert sent["delivered_status"] == 200
+    return sent
+
+
+def _message(world, wamid):
+    with workspace_scope(world.a):
+        return Message.objects.select_related("lead", "conversation").get(provider_message_id=wamid)
+
+
+def _raw_column(table, column, pk):
+    with connection.cursor() as cursor:
+        for key in (pk.hex, str(pk)):
+            cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [key])  # noqa: S608
+            row = cursor.fetchone()
+            if row is not None:
+                return str(row[0])
+    raise AssertionError("row not found")
+
+
+def _opted_out(world, phone=None, wa_user=None):
+    return optout.is_opted_out(workspace=world.a, phone=phone, wa_user=wa_user)
+
+
+def _outbox_texts(sim, channel, to=CUSTOMER):
+    return [
+        m.get("text") or m.get("body") or m
+        for m in sim.outbox(phone_number_id=channel.phone_number_id, to=to)
+    ]
+
+
+# A new number ---------------------------------------------------------------------------------
+
+
+def test_hi_from_a_new_number_creates_a_whatsapp_lead_for_the_round_robin_owner(
+    world, channel, wa_simulator, round_robin
+):
+    sent = _say(wa_simulator, channel, "Hi", name="Kavya Iyer")
+
+    message = _message(world, sent["wamid"])
+    lead = message.lead
+    with workspace_scope(world.a):
+        bob = Membership.objects.get(user=world.bob)
+        conversation = Conversation.objects.get(lead=lead, channel=channel)
+        kinds = list(TimelineEvent.objects.filter(lead=lead).values_list("kind", flat=True))
+    assert lead.source == "whatsapp"
+    assert lead.phone == "+" + CUSTOMER
+    assert lead.name == "Kavya Iyer"
+    assert lead.owner_id == bob.pk
+    assert message.direction == Message.Direction.INBOUND
+    assert (message.kind, message.body, message.status) == ("text", "Hi", "received")
+    assert message.provider_timestamp is not None
+    assert conversation.unread_count == 1
+    assert conversation.wa_user_id == sent["user_id"]
+    assert window_open(conversation)
+    assert TimelineEvent.Kind.MESSAGE_IN in kinds
+    assert TimelineEvent.Kind.CREATED in kinds
+    # The text is ciphertext in the database, not just in our heads.
+    stored = _raw_column("messaging_message", "body", message.pk)
+    assert "Hi" not in stored
+    assert stored != message.body
+
+
+def test_a_message_from_a_known_number_joins_its_lead(world, channel, wa_simulator, alice):
+    lead = lead_create(
+        workspace=world.a,
+        actor=alice,
+        name="Known",
+        phone="+" + CUSTOMER,
+        email=None,
+        source="manual",
+    ).lead
+
+    first = _say(wa_simulator, channel, "Hello again")
+    second = _say(wa_simulator, channel, "Are you there?")
+
+    with workspace_scope(world.a):
+        assert Lead.objects.count() == 1
+        conversation = Conversation.objects.get(lead=lead)
+    assert _message(world, first["wamid"]).lead_id == lead.pk
+    assert _message(world, second["wamid"]).lead_id == lead.pk
+    assert conversation.unread_count == 2
+
+
+def test_a_contact_without_a_phone_number_is_matched_by_their_whatsapp_user_id(
+    world, channel, wa_simulator
+):
+    first = _say(wa_simulator, channel, "Hi", omit_wa_id=True, name="Hidden")
+    second = _say(wa_simulator, channel, "Me again", omit_wa_id=True)
+
+    one, two = _message(world, first["wamid"]), _message(world, second["wamid"])
+    assert first["wa_id"] is None
+    assert one.lead_id == two.lead_id
+    assert one.lead.phone is None
+    assert one.lead.name == "Hidden"
+    assert one.conversation.wa_user_id == first["user_id"]
+
+
+def test_a_click_to_whatsapp_ad_becomes_the_leads_attribution(world, channel, wa_simulator):
+    sent = _say(wa_simulator, channel, "I saw your ad", referral={"headline": "Diwali sale"})
+
+    message = _message(world, sent["wamid"])
+    details = message.lead.source_details
+    assert details["headline"] == "Diwali sale"
+    assert details["source_type"] == "ad"
+    assert details["source_id"] == "120200000000000001"
+    assert details["ctwa_clid"]
+    assert "body" not in details  # not an attribution key
+    assert message.payload["referral"]["ctwa_clid"] == details["ctwa_clid"]
+
+
+def test_media_and_unknown_types_are_stored_with_their_metadata(world, channel, wa_simulator):
+    document = wa_simulator.inbound(
+        from_=CUSTOMER,
+        type="document",
+        phone_number_id=channel.phone_number_id,
+        media={"filename": "quote.pdf", "caption": "signed"},
+    )
+    unknown = wa_simulator.inbound(
+        from_=CUSTOMER, type="unsupported", phone_number_id=channel.phone_number_id
+    )
+
+    doc = _message(world, document["wamid"])
+    assert doc.kind == "document"
+    assert doc.body == "signed"
+    sent_media = document["body"]["entry"][0]["changes"][0]["value"]["messages"][0]["document"]
+    assert doc.payload["media"]["id"] == sent_media["id"]
+    assert doc.payload["media"]["filename"] == "quote.pdf"
+    other = _message(world, unknown["wamid"])
+    assert other.kind == "unsupported"
+    assert other.payload["type"] == "unsupported"
+
+
+def test_duplicated_webhooks_store_the_message_once(world, channel, wa_simulator):
+    wa_simulator.configure(duplicate=2)
+
+    sent = _say(wa_simulator, channel, "Only once please")
+
+    def three_deliveries():
+        with workspace_scope(world.a):
+            rows = list(WebhookDelivery.objects.filter(status="processed"))
+        return rows if len(rows) == 3 else None
+
+    deliveries = wait_until(three_deliveries)
+    with workspace_scope(world.a):
+        assert Message.objects.filter(provider_message_id=sent["wamid"]).count() == 1
+        assert Conversation.objects.get().unread_count == 1
+    assert sorted(d.summary.get("messages", 0) for d in deliveries) == [0, 0, 1]
+
+
+def test_an_old_message_arriving_late_does_not_move_the_window_back(world, channel, client):
+    from heroshhi.whatsapp.tests.webhook_support import post
+
+    now = int(timezone.now().timestamp())
+    recent = envelope(
+        [
+            change(
+                channel,
+                contacts=[contact(CUSTOMER)],
+                messages=[text_message("wamid.new", "new", wa_id=CUSTOMER, ts=str(now))],
+            )
+        ]
+    )
+    older = envelope(
+        [
+            change(
+                channel,
+                contacts=[contact(CUSTOMER)],
+                messages=[text_message("wamid.old", "old", wa_id=CUSTOMER, ts=str(now - 3600))],
+            )
+        ]
+    )
+
+    assert post(client, channel, recent).status_code == 200
+    assert post(client, channel, older).status_code == 200
+
+    with workspace_scope(world.a):
+        conversation = Conversation.objects.get()
+    assert int(conversation.last_inbound_at.timestamp()) == now
+    assert conversation.unread_count == 2
+
+
+def test_a_closed_conversation_reopens_when_the_contact_writes(world, channel, wa_simulator):
+    _say(wa_simulator, channel, "Hi")
+    with workspace_scope(world.a):
+        Conversation.objects.update(
+            status=Conversation.Status.CLOSED, closed_at=timezone.now() - timedelta(hours=1)
+        )
+
+    _say(wa_simulator, channel, "Back again")
+
+    with workspace_scope(world.a):
+        conversation = Conversation.objects.get()
+    assert conversation.status == Conversation.Status.OPEN
+    assert conversation.closed_at is None
+
+
+# Opt-out keywords and preferences -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keyword", ["STOP", "band karo", "रोकें", "Stop!"])
+def test_an_opt_out_keyword_opts_out_and_confirms(world, channel, wa_simulator, keyword):
+    _say(wa_simulator, channel, "Hi")
+
+    _say(wa_simulator, channel, keyword)
+
+    assert _opted_out(world, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        record = OptOutRecord.objects.get()
+        confirmation = Message.objects.get(direction=Message.Direction.OUTBOUND)
+    assert record.method == OptOutRecord.Method.KEYWORD
+    assert record.trigger == optout.normalise_message(keyword)
+    assert confirmation.body == optout.CONFIRM_OPT_OUT_TEXT
+    wait_until(lambda: _outbox_texts(wa_simulator, channel))
+    assert optout.CONFIRM_OPT_OUT_TEXT in str(_outbox_texts(wa_simulator, channel))
+
+
+def test_a_sentence_that_merely_contains_stop_is_not_an_opt_out(world, channel, wa_simulator):
+    _say(wa_simulator, channel, "don't stop the delivery")
+
+    assert not _opted_out(world, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        assert not OptOutRecord.objects.exists()
+        assert not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
+
+
+def test_start_opts_back_in_and_a_repeated_stop_is_not_confirmed_twice(
+    world, channel, wa_simulator
+):
+    _say(wa_simulator, channel, "STOP")
+    _say(wa_simulator, channel, "stop")
+    assert _opted_out(world, phone="+" + CUSTOMER)
+
+    _say(wa_simulator, channel, "START")
+
+    assert not _opted_out(world, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        bodies = [
+            m.body
+            for m in Message.objects.filter(direction=Message.Direction.OUTBOUND).order_by(
+                "created_at"
+            )
+        ]
+    assert bodies == [optout.CONFIRM_OPT_OUT_TEXT, optout.CONFIRM_OPT_IN_TEXT]
+
+
+def test_a_stop_promotions_button_opts_out(world, channel, wa_simulator):
+    wa_simulator.inbound(
+        from_=CUSTOMER,
+        type="button",
+        phone_number_id=channel.phone_number_id,
+        button_text="Stop promotions",
+        button_payload="STOP_PROMO",
+    )
+
+    assert _opted_out(world, phone="+" + CUSTOMER)
+
+
+def test_whatsapps_stop_and_resume_preferences_go_on_the_ledger(world, channel, wa_simulator):
+    _say(wa_simulator, channel, "Hi")
+
+    stop = wa_simulator.user_preferences(
+        wa_id=CUSTOMER, value="stop", phone_number_id=channel.phone_number_id
+    )
+    assert stop["delivered_status"] == 200
+    assert _opted_out(world, phone="+" + CUSTOMER)
+
+    # Meta redelivers the same event: still one record for it.
+    wa_simulator.raw_webhook(body=stop["body"], phone_number_id=channel.phone_number_id)
+
+    with workspace_scope(world.a):
+        records = list(OptOutRecord.objects.order_by("created_at", "seq"))
+    assert [(r.status, r.method, r.trigger) for r in records] == [
+        ("opted_out", "whatsapp", "user_preferences:stop")
+    ]
+
+    wa_simulator.user_preferences(
+        wa_id=CUSTOMER, value="resume", phone_number_id=channel.phone_number_id
+    )
+
+    assert not _opted_out(world, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        assert OptOutRecord.objects.count() == 2
+
+
+def test_a_stop_older_than_the_latest_resume_is_not_applied(world, channel, client):
+    from heroshhi.whatsapp.tests.webhook_support import post
+
+    now = int(timezone.now().timestamp())
+
+    def preference(value, ts):
+        item = {
+            "wa_id": CUSTOMER,
+            "category": "marketing_messages",
+            "value": value,
+            "timestamp": ts,
+        }
+        return envelope(
+            [
+                change(
+                    channel,
+                    "user_preferences",
+                    contacts=[contact(CUSTOMER)],
+                    user_preferences=[item],
+                )
+            ]
+        )
+
+    post(client, channel, preference("stop", now - 120))
+    post(client, channel, preference("resume", now))
+    # A retry of an earlier delivery, older than the resume we already applied.
+    post(client, channel, preference("stop", now - 90))
+
+    assert not _opted_out(world, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        assert [r.status for r in OptOutRecord.objects.order_by("created_at", "seq")] == [
+            "opted_out",
+            "opted_in",
+        ]

@@ -1,0 +1,158 @@
+"""REST endpoints for WhatsApp channels, under /api/v1/channels/whatsapp.
+
+Owner and manager keys only. Secrets go in and never come out: responses carry the
+channel's ids, settings, check state and the webhook URL to paste into Meta's dashboard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from heroshhi.core.actors import Actor
+from heroshhi.messaging.models import MessageTemplate
+from heroshhi.whatsapp import selectors, services
+from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.workspaces.models import Workspace
+from heroshhi.workspaces.permissions import Capability, require_capability
+
+router = Router(tags=["channels"])
+
+
+class ChannelIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(max_length=32)
+    waba_id: str = Field(max_length=32)
+    display_phone_number: str = Field(max_length=30)
+    access_token: str = Field(max_length=services.SECRET_MAX)
+    app_secret: str = Field(max_length=services.SECRET_MAX)
+    verify_token: str = Field(max_length=services.SECRET_MAX)
+    label: str = Field("", max_length=services.LABEL_MAX)
+    throughput_tier: int = WhatsAppChannel.Tier.STANDARD
+
+
+class ChannelOut(Schema):
+    id: uuid.UUID
+    label: str
+    phone_number_id: str
+    waba_id: str
+    display_phone_number: str
+    throughput_tier: int
+    webhook_url: str
+    created_at: datetime
+    last_checked_at: datetime | None
+    last_check_ok: bool | None
+    last_check_error: str
+
+
+class ChannelCheckOut(Schema):
+    ok: bool
+    templates: int
+    error: str
+    channel: ChannelOut
+
+
+class TemplateOut(Schema):
+    id: uuid.UUID
+    name: str
+    language: str
+    category: str
+    status: str
+    body: str
+    parameter_count: int
+    synced_at: datetime
+
+
+def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
+    return request.workspace, request.actor  # type: ignore[attr-defined]
+
+
+def _channel_out(request: HttpRequest, channel: WhatsAppChannel) -> ChannelOut:
+    return ChannelOut(
+        id=channel.pk,
+        label=channel.label,
+        phone_number_id=channel.phone_number_id,
+        waba_id=channel.waba_id,
+        display_phone_number=channel.display_phone_number,
+        throughput_tier=channel.throughput_tier,
+        webhook_url=services.webhook_url(request, channel),
+        created_at=channel.created_at,
+        last_checked_at=channel.last_checked_at,
+        last_check_ok=channel.last_check_ok,
+        last_check_error=channel.last_check_error,
+    )
+
+
+def _template_out(template: MessageTemplate) -> TemplateOut:
+    return TemplateOut(
+        id=template.pk,
+        name=template.name,
+        language=template.language,
+        category=template.category,
+        status=template.status,
+        body=template.body,
+        parameter_count=template.parameter_count,
+        synced_at=template.synced_at,
+    )
+
+
+def _access(request: HttpRequest, channel_id: str) -> WhatsAppChannel:
+    workspace, actor = _context(request)
+    return selectors.access_channel(
+        workspace=workspace, actor_role=actor.role or "", uid=channel_id
+    )
+
+
+@router.get("", response=list[ChannelOut])
+def channels_list(request: HttpRequest) -> list[ChannelOut]:
+    workspace, actor = _context(request)
+    require_capability(actor.role or "", Capability.CHANNELS_MANAGE)
+    return [_channel_out(request, c) for c in selectors.channels_list(workspace=workspace)]
+
+
+@router.post("", response={201: ChannelOut})
+def channels_create(request: HttpRequest, payload: ChannelIn) -> Status[ChannelOut]:
+    """Connect a Cloud API number. A number can be connected to one workspace at a time."""
+    workspace, actor = _context(request)
+    channel = services.channel_create(workspace=workspace, actor=actor, **payload.model_dump())
+    return Status(201, _channel_out(request, channel))
+
+
+@router.delete("/{channel_id}", response={204: None})
+def channels_delete(request: HttpRequest, channel_id: str) -> Status[None]:
+    workspace, actor = _context(request)
+    channel = _access(request, channel_id)
+    services.channel_delete(workspace=workspace, actor=actor, channel=channel)
+    return Status(204, None)
+
+
+@router.post("/{channel_id}/check", response=ChannelCheckOut)
+def channels_check(request: HttpRequest, channel_id: str) -> ChannelCheckOut:
+    """Check the connection with Meta and sync the account's message templates.
+
+    A refusal by Meta is a result, not an API error: 200 with ``ok: false`` and the reason
+    (also kept on the channel as ``last_check_error``)."""
+    workspace, actor = _context(request)
+    channel = _access(request, channel_id)
+    result = services.channel_check(workspace=workspace, actor=actor, channel=channel)
+    channel = _access(request, channel_id)
+    return ChannelCheckOut(
+        ok=result.ok,
+        templates=result.templates,
+        error=result.error,
+        channel=_channel_out(request, channel),
+    )
+
+
+@router.get("/{channel_id}/templates", response=list[TemplateOut])
+def channels_templates(request: HttpRequest, channel_id: str) -> list[TemplateOut]:
+    workspace, _actor = _context(request)
+    channel = _access(request, channel_id)
+    return [
+        _template_out(t) for t in selectors.templates_list(workspace=workspace, channel=channel)
+    ]

@@ -1,0 +1,84 @@
+"""WhatsApp Cloud API numbers and the raw webhook inbox.
+
+The inbox, not the broker, is the source of truth for webhook deliveries: a POST is stored
+before it is acknowledged, and a sweeper re-queues whatever a worker did not finish.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from heroshhi.core.crypto import EncryptedTextField
+from heroshhi.core.tenancy import WorkspaceOwned
+
+
+class WhatsAppChannel(WorkspaceOwned):
+    """One WhatsApp Business number of a workspace. Secrets are encrypted and never shown."""
+
+    class Tier(models.IntegerChoices):
+        STANDARD = 80, _("80 messages per second")
+        HIGH = 1000, _("1,000 messages per second")
+
+    label = models.CharField(max_length=60, blank=True)
+    phone_number_id = models.CharField(max_length=32)
+    waba_id = models.CharField(max_length=32)
+    # The business's own number (not a contact's), shown in settings and the inbox.
+    display_phone_number = models.CharField(max_length=20)
+    access_token = EncryptedTextField()
+    app_secret = EncryptedTextField()
+    verify_token = EncryptedTextField()
+    throughput_tier = models.PositiveIntegerField(choices=Tier.choices, default=Tier.STANDARD)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Removed channels stay for their conversations' history but take no traffic.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True)
+    # A readable reason for the last failed check (an error code and title, no secrets).
+    last_check_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            # A number belongs to one live channel anywhere: webhooks route by it.
+            models.UniqueConstraint(
+                fields=["phone_number_id"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="whatsapp_channel_live_number",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"whatsapp:{self.phone_number_id}"
+
+
+class WebhookDelivery(WorkspaceOwned):
+    """One signed POST from Meta to a channel's webhook URL, kept until fully processed."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        # Valid signature, but not something we can read (bad JSON, wrong object, …).
+        UNPROCESSABLE = "unprocessable", _("Unprocessable")
+
+    channel = models.ForeignKey(WhatsAppChannel, on_delete=models.CASCADE, related_name="+")
+    # The raw body: it holds names, numbers and message text, so it is encrypted.
+    body = EncryptedTextField()
+    body_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.RECEIVED)
+    # Reason code for an unprocessable delivery or the last failed attempt; never content.
+    error = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Counts per item kind ("messages", "statuses", "unknown_status", …) for ops and tests.
+    summary = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    queued_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "queued_at"], name="whatsapp_delivery_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery:{self.pk}"

@@ -1,0 +1,220 @@
+"""Processing the webhook inbox, and the sweeper that makes sure nothing stays in it.
+
+Every item of a delivery is idempotent on its own (a message by wamid, a status by its
+monotonic order, a preference by its event key, a call by call id and event), so a delivery
+can be processed twice (broker redelivery after a worker died, the sweeper, two workers at
+once) without doubling anything.
+
+Failures are sorted the way convention 8 asks:
+
+- an item we cannot read, or one our rules refuse (``ValidationError``), is counted in the
+  summary as ``item_errors`` and never retried: it would fail the same way again;
+- any other exception (a lock timeout, a lost connection) leaves the delivery RECEIVED with
+  the error class in ``error``, and the sweeper tries again. Items that succeeded are not
+  redone, they are recognised as duplicates;
+- after ``MAX_ATTEMPTS`` tries (each claim counts, including ones whose worker was killed)
+  the delivery is marked UNPROCESSABLE with ``gave_up:…`` and the summary of what did work,
+  so a poison delivery cannot loop forever and still shows up where ops look for trouble.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from contextlib import suppress
+from datetime import timedelta
+
+from celery import shared_task
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError
+from django.db.models import F
+from django.utils import timezone
+
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.messaging import calls, inbound, statuses
+from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
+from heroshhi.whatsapp.parsing import (
+    CallEvent,
+    InboundMessage,
+    Item,
+    ItemError,
+    PayloadError,
+    StatusUpdate,
+    TemplateStatusUpdate,
+    Unknown,
+    UserPreference,
+    load_body,
+    parse_delivery,
+)
+from heroshhi.workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# A RECEIVED delivery not (re)queued for this long has been lost by the broker or its worker.
+REQUEUE_AFTER = timedelta(minutes=2)
+SWEEP_BATCH = 500
+ERROR_MAX = 200
+# Raw bodies hold names, numbers and message text already copied (encrypted) where they
+# belong; they are kept only as long as they help to investigate a delivery.
+KEEP_PROCESSED = timedelta(days=7)
+KEEP_UNPROCESSABLE = timedelta(days=30)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_webhook_delivery(delivery_id: str) -> None:
+    delivery_process(delivery_id=delivery_id)
+
+
+@shared_task
+def webhook_deliveries_sweep() -> int:
+    """Re-queue RECEIVED deliveries that nobody has touched for ``REQUEUE_AFTER``."""
+    now = timezone.now()
+    stale = list(
+        WebhookDelivery.objects.unscoped()
+        .filter(status=WebhookDelivery.Status.RECEIVED, queued_at__lt=now - REQUEUE_AFTER)
+        .order_by("queued_at")
+        .values_list("pk", "queued_at")[:SWEEP_BATCH]
+    )
+    requeued = 0
+    for pk, queued_at in stale:
+        # Claimed by compare-and-swap, so two sweepers never queue the same delivery twice.
+        claimed = (
+            WebhookDelivery.objects.unscoped()
+            .filter(pk=pk, status=WebhookDelivery.Status.RECEIVED, queued_at=queued_at)
+            .update(queued_at=now)
+        )
+        if claimed:
+            process_webhook_delivery.delay(str(pk))
+            requeued += 1
+    if requeued:
+        logger.info("re-queued webhook deliveries", extra={"count": requeued})
+    return requeued
+
+
+@shared_task
+def webhook_deliveries_prune() -> int:
+    """Delete finished deliveries past their keeping time; RECEIVED ones are never pruned."""
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.unscoped()
+    deleted, _ = deliveries.filter(
+        status=WebhookDelivery.Status.PROCESSED, processed_at__lt=now - KEEP_PROCESSED
+    ).delete()
+    dropped, _ = deliveries.filter(
+        status=WebhookDelivery.Status.UNPROCESSABLE, processed_at__lt=now - KEEP_UNPROCESSABLE
+    ).delete()
+    if deleted or dropped:
+        logger.info("pruned webhook deliveries", extra={"count": deleted + dropped})
+    return deleted + dropped
+
+
+def delivery_process(*, delivery_id: str) -> WebhookDelivery | None:
+    """Process one inbox row by id (found unscoped, processed in its workspace's scope).
+    None when it does not exist or is already finished."""
+    claimed = (
+        WebhookDelivery.objects.unscoped()
+        .filter(pk=delivery_id, status=WebhookDelivery.Status.RECEIVED)
+        .update(attempts=F("attempts") + 1, queued_at=timezone.now())
+    )
+    if not claimed:
+        return None
+    # The body is read only after the attempt check: if reading it is what keeps failing
+    # (say, the workspace's keys were destroyed), the give-up must still be reachable.
+    delivery = (
+        WebhookDelivery.objects.unscoped()
+        .select_related("channel", "workspace")
+        .defer("body")
+        .get(pk=delivery_id)
+    )
+    with workspace_scope(delivery.workspace):
+        if delivery.attempts > MAX_ATTEMPTS:
+            # No error recorded means no attempt got far enough to say: the worker died.
+            reason = f"gave_up:{delivery.error or 'attempts_exhausted'}"
+            _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, reason, delivery.summary)
+            return delivery
+        try:
+            _process(delivery)
+        except Exception as exc:
+            # Best effort: if the database is what failed, this note fails too.
+            with suppress(DatabaseError):
+                _keep_for_retry(delivery, f"crashed:{type(exc).__name__}", delivery.summary)
+            raise
+    return delivery
+
+
+def _process(delivery: WebhookDelivery) -> None:
+    """Every item of the delivery, then its final state (or a retry for a failed item)."""
+    try:
+        data = load_body(delivery.body)
+    except PayloadError as exc:
+        _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, exc.reason, {})
+        return
+    parsed = parse_delivery(data, phone_number_id=delivery.channel.phone_number_id)
+    summary: Counter[str] = Counter()
+    if parsed.foreign_numbers:
+        summary["foreign_number"] = parsed.foreign_numbers
+    first_error, failure = "", ""
+    for item in parsed.items:
+        try:
+            summary[_apply(delivery.workspace, delivery.channel, item)] += 1
+        except ValidationError:
+            summary["item_errors"] += 1
+            first_error = first_error or f"rejected:{type(item).__name__}"
+        except Exception as exc:
+            # Class names only: an exception's text may quote a value.
+            summary["failed_items"] += 1
+            failure = failure or f"item_failed:{type(item).__name__}:{type(exc).__name__}"
+            logger.warning(
+                "webhook item failed; the delivery will be retried",
+                extra={"delivery_id": str(delivery.pk), "error": type(exc).__name__},
+            )
+        if isinstance(item, ItemError):
+            first_error = first_error or f"{item.where}:{item.reason}"
+    if failure and delivery.attempts < MAX_ATTEMPTS:
+        _keep_for_retry(delivery, failure, dict(summary))
+    elif failure:
+        _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, f"gave_up:{failure}", summary)
+    else:
+        _finish(delivery, WebhookDelivery.Status.PROCESSED, first_error, summary)
+
+
+def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:
+    """Apply one item; the summary key it counts under."""
+    if isinstance(item, InboundMessage):
+        received = inbound.inbound_message_receive(workspace=workspace, channel=channel, item=item)
+        return "messages" if received.created else "duplicates"
+    if isinstance(item, StatusUpdate):
+        outcome = statuses.status_apply(workspace=workspace, channel=channel, item=item)
+        return {
+            statuses.StatusOutcome.APPLIED: "statuses",
+            statuses.StatusOutcome.STALE: "stale_statuses",
+            statuses.StatusOutcome.UNKNOWN: "unknown_status",
+        }[outcome]
+    if isinstance(item, UserPreference):
+        inbound.preference_apply(workspace=workspace, channel=channel, item=item)
+        return "preferences"
+    if isinstance(item, CallEvent):
+        applied = calls.call_event_apply(workspace=workspace, channel=channel, item=item)
+        return "calls" if applied else "duplicates"
+    if isinstance(item, TemplateStatusUpdate):
+        statuses.template_status_apply(workspace=workspace, channel=channel, item=item)
+        return "templates"
+    if isinstance(item, Unknown):
+        return "ignored"
+    return "item_errors"
+
+
+def _keep_for_retry(delivery: WebhookDelivery, error: str, summary: dict[str, int]) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED).update(
+        error=error[:ERROR_MAX], summary=summary
+    )
+    delivery.error, delivery.summary = error[:ERROR_MAX], summary
+
+
+def _finish(delivery: WebhookDelivery, status: str, error: str, summary: dict[str, int]) -> None:
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED).update(
+        status=status, error=error[:ERROR_MAX], summary=dict(summary), processed_at=now
+    )
+    delivery.status, delivery.error, delivery.summary = status, error[:ERROR_MAX], dict(summary)
+    delivery.processed_at = now
