@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from heroshhi.accounts import views
+from heroshhi.accounts import views, views_data_rights
 
 app_name = "security"
 
@@ -15,6 +15,9 @@ urlpatterns = [
     path("security/two-factor/confirm/", views.two_factor_confirm_view, name="two_factor_confirm"),
     path("security/two-factor/disable/", views.two_factor_disable_view, name="two_factor_disable"),
     path("security/two-factor/recovery-codes/", views.recovery_codes_view, name="recovery_codes"),
+    path("data/", views_data_rights.my_data_view, name="my_data"),
+    path("data/download/", views_data_rights.my_data_download_view, name="my_data_download"),
+    path("data/delete/", views_data_rights.account_delete_view, name="account_delete"),
     path(
         "security/workspaces/<slug:slug>/two-factor/",
         views.workspace_two_factor_view,

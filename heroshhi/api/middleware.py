@@ -14,9 +14,11 @@ from heroshhi.core import ratelimit
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.request_context import client_ip
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.platform_admin.selectors import workspace_is_suspended
 
 API_PREFIX = "/api/"
+TERMINATION_STATUSES = frozenset({Workspace.Status.TERMINATING, Workspace.Status.TERMINATED})
 
 
 def api_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
@@ -61,6 +63,13 @@ class ApiKeyMiddleware:
         # A valid key of a suspended workspace is told why, not treated as a wrong key.
         if workspace_is_suspended(key.workspace):
             return workspace_suspended()
+        # Termination stops the keys at once; cancelling it brings them back unchanged.
+        if key.workspace.status in TERMINATION_STATUSES:
+            return error_response(
+                403,
+                "workspace_terminating",
+                "This workspace is being terminated; its API keys are refused.",
+            )
         api_key_touch(key=key)
         request.workspace = key.workspace  # type: ignore[attr-defined]
         request.actor = Actor(type=ActorType.API_KEY, id=str(key.pk), role=key.role)  # type: ignore[attr-defined]

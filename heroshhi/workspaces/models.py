@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.core.tenancy import WorkspaceOwned
@@ -18,6 +19,9 @@ class Workspace(models.Model):
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
         TERMINATING = "terminating", _("Terminating")
+        # Its data is deleted and its keys destroyed; the row stays as a tombstone because
+        # the opt-out ledger and the audit events still refer to it.
+        TERMINATED = "terminated", _("Terminated")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=60, unique=True)
@@ -27,6 +31,11 @@ class Workspace(models.Model):
     # Set by the owner: every member must use two-factor sign-in to enter the workspace.
     require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the owner asked for termination: the data is deleted 30 days later unless the
+    # owner cancels first (heroshhi/workspaces/termination.py).
+    termination_requested_at = models.DateTimeField(null=True, blank=True)
+    # When that deletion finished.
+    terminated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.slug
@@ -98,3 +107,50 @@ class Invitation(WorkspaceOwned):
         if self.expires_at <= now:
             return self.Status.EXPIRED
         return self.Status.PENDING
+
+
+class WorkspaceExport(WorkspaceOwned):
+    """One run of the owner's whole-workspace export (P04, P19): a zip built by a job.
+
+    The file lives under ``VAR_DIR/exports/`` at a path derived from the ids (never stored,
+    so no row can point the download elsewhere) and is deleted when it expires.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Preparing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Progress: rows written out of the rows counted when the run started.
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    # Rows per file of the zip, once it is ready.
+    counts = models.JSONField(default=dict, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloads = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="workspace_export_recent"),
+            models.Index(fields=["status", "expires_at"], name="workspace_export_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.pk)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.READY:
+            return 100
+        return min(99, self.rows_done * 100 // self.rows_total) if self.rows_total else 0

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from heroshhi.workspaces import views
+from heroshhi.workspaces import views, views_termination
 
 
 class WorkspaceSlugConverter:
@@ -43,5 +43,36 @@ urlpatterns = [
         "w/<workspace:slug>/team/invitations/<uuid:invitation_id>/revoke/",
         views.invitation_revoke_view,
         name="invitation_revoke",
+    ),
+    # The owner's danger zone: whole-workspace export and termination.
+    path(
+        "w/<workspace:slug>/settings/workspace/",
+        views_termination.danger_zone,
+        name="danger_zone",
+    ),
+    path(
+        "w/<workspace:slug>/settings/workspace/export/",
+        views_termination.export_start,
+        name="export_start",
+    ),
+    path(
+        "w/<workspace:slug>/settings/workspace/export/<uuid:export_id>/",
+        views_termination.export_status,
+        name="export_status",
+    ),
+    path(
+        "w/<workspace:slug>/settings/workspace/export/download/<str:token>/",
+        views_termination.export_download,
+        name="export_download",
+    ),
+    path(
+        "w/<workspace:slug>/settings/workspace/terminate/",
+        views_termination.terminate,
+        name="terminate",
+    ),
+    path(
+        "w/<workspace:slug>/settings/workspace/terminate/cancel/",
+        views_termination.terminate_cancel,
+        name="terminate_cancel",
     ),
 ]
