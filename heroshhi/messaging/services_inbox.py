@@ -16,7 +16,8 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Note
 from heroshhi.leads.services import lead_update, note_add
-from heroshhi.messaging.models import Conversation
+from heroshhi.messaging.models import Conversation, Message
+from heroshhi.messaging.tasks import send_read_receipt
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -28,15 +29,30 @@ def _role(actor: Actor) -> str:
 def conversation_mark_read(
     *, workspace: Workspace, actor: Actor, conversation: Conversation
 ) -> bool:
-    """Clear the unread count; True when there was something unread.
+    """Clear the unread count; True when there was something unread. The contact then sees
+    their messages as read (blue ticks), through a receipt sent after the commit.
 
     A conditional UPDATE, so a poll racing a new inbound message never loses the message's
     increment to a stale read of the row."""
     require_capability(_role(actor), Capability.LEADS_VIEW_ASSIGNED)
-    with workspace_scope(workspace):
+    with transaction.atomic(), workspace_scope(workspace):
         changed = Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(
             unread_count=0
         )
+        newest_inbound = (
+            Message.objects.filter(
+                conversation=conversation,
+                direction=Message.Direction.INBOUND,
+                provider_message_id__isnull=False,
+            )
+            .order_by("-created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if changed and newest_inbound is not None:
+            # Marking the newest message read marks every earlier one read too.
+            message_id = str(newest_inbound)
+            transaction.on_commit(lambda: send_read_receipt.delay(message_id))
     if changed:
         conversation.unread_count = 0
     return bool(changed)

@@ -9,8 +9,10 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import delivery
 from heroshhi.messaging.models import Message
+from heroshhi.messaging.transport import TransportError, transport_for
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +70,30 @@ def pending_messages_sweep() -> dict[str, int]:
     if stuck:
         logger.info("pending messages re-queued", extra={"requeued": len(stuck)})
     return {"requeued": len(stuck)}
+
+
+@shared_task
+def send_read_receipt(message_id: str) -> bool:
+    """Tell WhatsApp the contact's message was read. A courtesy: a failure is logged, never
+    retried, and changes nothing on our side."""
+    message = (
+        Message.objects.unscoped()
+        .select_related("conversation__channel", "workspace")
+        .filter(pk=message_id, direction=Message.Direction.INBOUND)
+        .first()
+    )
+    if message is None or not message.provider_message_id:
+        return False
+    with workspace_scope(message.workspace):
+        channel = message.conversation.channel
+        if channel.deleted_at is not None:
+            return False
+        try:
+            transport_for(channel).mark_read(channel, message.provider_message_id)
+        except TransportError as exc:
+            logger.warning(
+                "read receipt not sent",
+                extra={"message_id": message_id, "code": exc.code, "transient": exc.transient},
+            )
+            return False
+    return True
