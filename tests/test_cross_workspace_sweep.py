@@ -248,6 +248,20 @@ def _alice_custom_field_kwargs(world: World) -> dict[str, str]:
     return {"field_id": str(found)}
 
 
+def _alice_custom_field_ids(world: World) -> set[str]:
+    return {_alice_custom_field_kwargs(world)["field_id"]}
+
+
+def _alice_custom_field_state(world: World) -> set[str]:
+    """Alice's fields with their definitions: Charlie's create must change none of them."""
+    from heroshhi.leads.models import CustomField
+
+    _alice_custom_field_kwargs(world)
+    with workspace_scope(world.a):
+        rows = CustomField.objects.values_list("pk", "key", "label", "position", "archived_at")
+        return {":".join(str(part) for part in row) for row in rows}
+
+
 def _alice_import_kwargs(world: World) -> dict[str, str]:
     """A CSV import uploaded by Alice, created on first use."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -569,6 +583,11 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:lead_notes_list": Public("see API_OPERATIONS"),
     "api:lead_notes_create": Public("see API_OPERATIONS"),
     "api:leads_export": Public("see API_OPERATIONS"),
+    "api:custom_fields_list": Public("see API_OPERATIONS"),
+    "api:custom_fields_create": Public("see API_OPERATIONS"),
+    "api:custom_fields_update": Public("see API_OPERATIONS"),
+    "api:custom_fields_archive": Public("see API_OPERATIONS"),
+    "api:custom_fields_restore": Public("see API_OPERATIONS"),
     "api:lead_calls_list": Public("see API_OPERATIONS"),
     "api:lead_calls_create": Public("see API_OPERATIONS"),
     "whatsapp_webhooks:receive": Public(
@@ -652,6 +671,16 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "POST /api/v1/leads/{lead_id}/notes": ForeignObject(_lead_kwargs, body={"body": "sneaky"}),
     # Charlie's export must hold none of Alice's lead ids.
     "GET /api/v1/leads/export.csv": ScopedList(_alice_lead_state),
+    "GET /api/v1/custom-fields": ScopedList(_alice_custom_field_ids),
+    # Alice's field's key: keys are unique per workspace only, so Charlie gets his own.
+    "POST /api/v1/custom-fields": ScopedCreate(
+        {"label": "Budget", "kind": "number"}, _alice_custom_field_state
+    ),
+    "PATCH /api/v1/custom-fields/{field_id}": ForeignObject(
+        _alice_custom_field_kwargs, body={"label": "Sneaky", "position": 0}
+    ),
+    "POST /api/v1/custom-fields/{field_id}/archive": ForeignObject(_alice_custom_field_kwargs),
+    "POST /api/v1/custom-fields/{field_id}/restore": ForeignObject(_alice_custom_field_kwargs),
     "GET /api/v1/leads/{lead_id}/calls": ForeignObject(_lead_kwargs),
     "POST /api/v1/leads/{lead_id}/calls": ForeignObject(
         _lead_kwargs,

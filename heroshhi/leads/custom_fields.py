@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -302,6 +302,36 @@ def custom_field_move(
     require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
     if direction not in ("up", "down"):
         raise _invalid("direction", _("Move a field up or down."))
+    step = -1 if direction == "up" else 1
+    return _place(
+        workspace=workspace, actor=actor, field=field, error="direction", to=lambda i: i + step
+    )
+
+
+@transaction.atomic
+def custom_field_move_to(
+    *, workspace: Workspace, actor: Actor, field: CustomField, position: int
+) -> CustomField:
+    """Put an active field at ``position`` among the active ones (0 first); a position past
+    the end puts it last."""
+    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise _invalid("position", _("Give a position of 0 or more."))
+    return _place(
+        workspace=workspace, actor=actor, field=field, error="position", to=lambda i: position
+    )
+
+
+def _place(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    field: CustomField,
+    error: str,
+    to: Callable[[int], int],
+) -> CustomField:
+    """Move an active field from its index ``i`` to ``to(i)`` (kept within the list) and
+    number the active fields 0, 1, 2... again. Nothing happens when it stays put."""
     with workspace_scope(workspace):
         ordered = list(
             CustomField.objects.select_for_update()
@@ -310,18 +340,18 @@ def custom_field_move(
         )
         index = next((i for i, f in enumerate(ordered) if f.pk == field.pk), None)
         if index is None:
-            raise _invalid("direction", _("Restore the field before moving it."))
-        other = index - 1 if direction == "up" else index + 1
-        if not 0 <= other < len(ordered):
+            raise _invalid(error, _("Restore the field before moving it."))
+        target = min(max(to(index), 0), len(ordered) - 1)
+        if target == index:
             return field
-        ordered[index], ordered[other] = ordered[other], ordered[index]
+        ordered.insert(target, ordered.pop(index))
         renumbered = []
         for position, item in enumerate(ordered):
             if item.position != position:
                 item.position = position
                 renumbered.append(item)
         CustomField.objects.bulk_update(renumbered, ["position"])
-        field.position = other
+        field.position = target
         _audit(
             workspace=workspace,
             actor=actor,
