@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_BYTES = 5 * 1024 * 1024
 MAX_COLUMNS = 100
 # Rows per transaction and per progress update; the batch service takes at most this many.
-BATCH_SIZE = batch.BATCH_MAX
+BATCH_SIZE = batch.IMPORT_BATCH_MAX
 PREVIEW_ROWS = 5
 FIELDS: dict[str, Any] = {
     "name": gettext_lazy("Name"),
@@ -376,7 +376,10 @@ def _import_chunk(
     if not items:
         return outcomes
     results = batch.leads_create_many(
-        workspace=workspace, actor=actor, items=[item for _position, item in items]
+        workspace=workspace,
+        actor=actor,
+        items=[item for _position, item in items],
+        limit=BATCH_SIZE,
     )
     for (position, _item), result in zip(items, results, strict=True):
         if result.status == batch.ItemStatus.ERROR:
