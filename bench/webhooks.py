@@ -302,9 +302,10 @@ def _run(*, url: str, requests: int, batch: int, contacts: int) -> None:
         verify_token="bench-verify",  # noqa: S106
     )
     webhook = f"{url}/webhooks/whatsapp/{channel.pk}/"
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"{connection.vendor}; {requests:,} POSTs per level, {batch} message(s) each, "
-        f"{contacts:,} contacts; Python {sys.version.split()[0]}\n"
+        f"{contacts:,} contacts; Python {sys.version.split()[0]}; load average {load}\n"
     )
     print(f"{'concurrency':>11} {'ack p50':>10} {'ack p99':>10} {'acks/s':>9} {'events/s':>10}")
     serial = 0

@@ -170,6 +170,21 @@ def inbound_message_receive(
     *, workspace: Workspace, channel: WhatsAppChannel, item: InboundMessage
 ) -> InboundResult:
     """Store one inbound message (once per wamid) with all it causes."""
+    try:
+        return _receive(workspace=workspace, channel=channel, item=item)
+    except IntegrityError:
+        # Another worker stored the same wamid a moment ago: our transaction (lead and
+        # conversation included) rolled back whole, and theirs is the message.
+        with workspace_scope(workspace):
+            stored = Message.objects.filter(provider_message_id=item.wamid).first()
+        if stored is None:
+            raise
+        return InboundResult(message=stored, created=False)
+
+
+def _receive(
+    *, workspace: Workspace, channel: WhatsAppChannel, item: InboundMessage
+) -> InboundResult:
     with transaction.atomic(), workspace_scope(workspace):
         stored = Message.objects.filter(provider_message_id=item.wamid).first()
         if stored is not None:
@@ -178,26 +193,21 @@ def inbound_message_receive(
         conversation = conversation_for(
             workspace=workspace, channel=channel, lead=lead, contact=item.contact
         )
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    workspace=workspace,
-                    conversation=conversation,
-                    lead=lead,
-                    direction=Message.Direction.INBOUND,
-                    kind=item.kind,
-                    body=item.text,
-                    payload=item.payload or None,
-                    provider_message_id=item.wamid,
-                    status=Message.Status.RECEIVED,
-                    actor_type="contact",
-                    provider_timestamp=item.timestamp,
-                )
-        except IntegrityError:
-            # Another worker stored the same wamid a moment ago; theirs is the one.
-            return InboundResult(
-                message=Message.objects.get(provider_message_id=item.wamid), created=False
-            )
+        # No savepoint of its own: a clash on the wamid aborts the whole transaction,
+        # which the caller turns into "duplicate".
+        message = Message.objects.create(
+            workspace=workspace,
+            conversation=conversation,
+            lead=lead,
+            direction=Message.Direction.INBOUND,
+            kind=item.kind,
+            body=item.text,
+            payload=item.payload or None,
+            provider_message_id=item.wamid,
+            status=Message.Status.RECEIVED,
+            actor_type="contact",
+            provider_timestamp=item.timestamp,
+        )
         contact_touched(conversation=conversation, at=item.timestamp, unread=1)
         lead.last_activity_at = max(lead.last_activity_at, timezone.now())
         lead.save(update_fields=["last_activity_at"])
@@ -236,6 +246,7 @@ def _apply_keyword(
         method=OptOutRecord.Method.KEYWORD,
         trigger=match.keyword,
         event_key=f"kw:{item.wamid}"[:128],
+        occurred_at=item.timestamp,
     )
     if not changed:
         return
@@ -271,9 +282,12 @@ def preference_apply(
     if not keys:
         raise ValidationError("preference without a usable contact id")
     latest = optout.state_for(workspace=workspace, keys=keys).latest
-    # Meta's timestamps are whole seconds: only an event from an earlier second is stale.
-    if latest is not None and item.timestamp < latest.created_at.replace(microsecond=0):
-        return False
+    if latest is not None:
+        # Compare moments the contact (or staff) acted, never our processing time; Meta's
+        # timestamps are whole seconds, so only an event from an earlier second is stale.
+        latest_at = latest.occurred_at or latest.created_at.replace(microsecond=0)
+        if item.timestamp < latest_at:
+            return False
     return optout.record_from_contact(
         workspace=workspace,
         channel=channel,
@@ -287,6 +301,7 @@ def preference_apply(
             timestamp=int(item.timestamp.timestamp()),
             value=item.value,
         ),
+        occurred_at=item.timestamp,
     )
 
 

@@ -196,6 +196,9 @@ class OptOutRecord(WorkspaceOwned):
     # Idempotency for provider-driven records (a wamid, or a digest of a preference event),
     # so a webhook delivered twice writes one record. Empty for staff and API records.
     event_key = models.CharField(max_length=128, blank=True)
+    # When the contact acted, per the provider (whole seconds); empty for staff and API
+    # records, whose moment is created_at. Late provider events are ordered by it.
+    occurred_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Tie-breaker for records written in the same instant (nanoseconds at write time).
     seq = models.BigIntegerField(default=0)

@@ -16,6 +16,7 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -134,15 +135,32 @@ def normalise_message(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-def _keyword_sets(workspace: Workspace) -> tuple[frozenset[str], frozenset[str]]:
+KeywordSets = tuple[frozenset[str], frozenset[str]]
+# Every inbound text is checked against its workspace's keywords, so the sets are kept per
+# process for a few seconds instead of being read for each message. keywords_update clears
+# this process's copy at once; other processes (workers) see a change within the TTL.
+KEYWORD_CACHE_SECONDS = 10.0
+_keyword_cache: dict[object, tuple[float, KeywordSets]] = {}
+
+
+def _keyword_sets(workspace: Workspace) -> KeywordSets:
+    cached = _keyword_cache.get(workspace.pk)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     with workspace_scope(workspace):
         extra = MessagingSettings.objects.first()
     optout = [*DEFAULT_OPTOUT_KEYWORDS, *(extra.extra_optout_keywords if extra else [])]
     optin = [*DEFAULT_OPTIN_KEYWORDS, *(extra.extra_optin_keywords if extra else [])]
-    return (
+    sets = (
         frozenset(filter(None, map(normalise_message, optout))),
         frozenset(filter(None, map(normalise_message, optin))),
     )
+    _keyword_cache[workspace.pk] = (time.monotonic() + KEYWORD_CACHE_SECONDS, sets)
+    return sets
+
+
+def _forget_keywords(workspace_id: object) -> None:
+    _keyword_cache.pop(workspace_id, None)
 
 
 def match_keyword(*, workspace: Workspace, text: str | None) -> KeywordMatch | None:
@@ -209,6 +227,10 @@ def keywords_update(
             target=("messaging_settings", settings_row.pk),
             metadata={"optout_keywords": len(extra_out), "optin_keywords": len(extra_in)},
         )
+    # Now, so a read later in this transaction sees the new lists, and again on commit, so
+    # a read that raced the transaction does not keep the old ones for the whole TTL.
+    _forget_keywords(workspace.pk)
+    transaction.on_commit(lambda: _forget_keywords(workspace.pk))
     return settings_row
 
 
@@ -318,6 +340,7 @@ def _append(
     trigger: str,
     channel_id: object = None,
     event_key: str = "",
+    occurred_at: datetime | None = None,
 ) -> bool:
     """Write one record and its timeline/audit entries; True when the state changed.
 
@@ -339,6 +362,7 @@ def _append(
                 actor_type=actor.type.value,
                 actor_id=actor.id or "",
                 event_key=event_key,
+                occurred_at=occurred_at,
                 seq=time.time_ns(),
             )
     except IntegrityError:
@@ -383,11 +407,13 @@ def record_from_contact(
     method: str,
     trigger: str,
     event_key: str = "",
+    occurred_at: datetime | None = None,
 ) -> bool:
     """A contact's own opt-out or opt-in (keyword reply, WhatsApp preference, error 131050).
 
     ``event_key`` makes a redelivered webhook harmless; pass the wamid or a digest of the
-    preference event, never a phone number. True when the contact's state changed.
+    preference event, never a phone number. ``occurred_at`` is when the contact acted, as
+    the provider says. True when the contact's state changed.
     """
     keys = contact_keys(workspace=workspace, phone=phone, wa_user=wa_user)
     if not keys:
@@ -403,6 +429,7 @@ def record_from_contact(
             trigger=trigger,
             channel_id=channel_id,
             event_key=event_key,
+            occurred_at=occurred_at,
         )
 
 

@@ -5,13 +5,20 @@ monotonic order, a preference by its event key, a call by call id and event), so
 can be processed twice (broker redelivery after a worker died, the sweeper, two workers at
 once) without doubling anything.
 
+Throughput: a claim is one statement that counts the attempt and returns the row; the
+items and the delivery's final state then commit in one transaction, under a row lock
+that makes a second worker skip the delivery rather than redo it. When a backlog builds up
+(PostgreSQL), a task claims up to ``CLAIM_BATCH`` never-claimed deliveries with
+``FOR UPDATE SKIP LOCKED``; their own tasks later find them done.
+
 Failures are sorted the way convention 8 asks:
 
 - an item we cannot read, or one our rules refuse (``ValidationError``), is counted in the
   summary as ``item_errors`` and never retried: it would fail the same way again;
 - any other exception (a lock timeout, a lost connection) leaves the delivery RECEIVED with
-  the error class in ``error``, and the sweeper tries again. Items that succeeded are not
-  redone, they are recognised as duplicates;
+  the error class in ``error``, and the sweeper tries again. A failed item does not undo
+  the others (each has its own savepoint); a crash of the whole delivery rolls all of it
+  back, to be redone in full;
 - after ``MAX_ATTEMPTS`` tries (each claim counts, including ones whose worker was killed)
   the delivery is marked UNPROCESSABLE with ``gave_up:…`` and the summary of what did work,
   so a poison delivery cannot loop forever and still shows up where ops look for trouble.
@@ -20,14 +27,14 @@ Failures are sorted the way convention 8 asks:
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from datetime import timedelta
 
 from celery import shared_task
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError
-from django.db.models import F
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from heroshhi.core.tenancy import workspace_scope
@@ -54,6 +61,8 @@ MAX_ATTEMPTS = 5
 # A RECEIVED delivery not (re)queued for this long has been lost by the broker or its worker.
 REQUEUE_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 500
+# Deliveries one task claims when a backlog has built up (PostgreSQL only).
+CLAIM_BATCH = 20
 ERROR_MAX = 200
 # Raw bodies hold names, numbers and message text already copied (encrypted) where they
 # belong; they are kept only as long as they help to investigate a delivery.
@@ -62,8 +71,8 @@ KEEP_UNPROCESSABLE = timedelta(days=30)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def process_webhook_delivery(delivery_id: str) -> None:
-    delivery_process(delivery_id=delivery_id)
+def process_webhook_delivery(delivery_id: str, limit: int = CLAIM_BATCH) -> None:
+    deliveries_process(delivery_id=delivery_id, limit=limit)
 
 
 @shared_task
@@ -85,7 +94,9 @@ def webhook_deliveries_sweep() -> int:
             .update(queued_at=now)
         )
         if claimed:
-            process_webhook_delivery.delay(str(pk))
+            # Just this one: the sweeper counts what it re-queues, and a retry should not
+            # pull fresh deliveries (which have their own tasks) along with it.
+            process_webhook_delivery.delay(str(pk), limit=1)
             requeued += 1
     if requeued:
         logger.info("re-queued webhook deliveries", extra={"count": requeued})
@@ -110,22 +121,88 @@ def webhook_deliveries_prune() -> int:
 
 def delivery_process(*, delivery_id: str) -> WebhookDelivery | None:
     """Process one inbox row by id (found unscoped, processed in its workspace's scope).
-    None when it does not exist or is already finished."""
-    claimed = (
-        WebhookDelivery.objects.unscoped()
-        .filter(pk=delivery_id, status=WebhookDelivery.Status.RECEIVED)
-        .update(attempts=F("attempts") + 1, queued_at=timezone.now())
-    )
+    None when it does not exist, is already finished, or another worker holds it."""
+    claimed = _claim(delivery_id, limit=1)
     if not claimed:
         return None
-    # The body is read only after the attempt check: if reading it is what keeps failing
-    # (say, the workspace's keys were destroyed), the give-up must still be reachable.
-    delivery = (
-        WebhookDelivery.objects.unscoped()
-        .select_related("channel", "workspace")
-        .defer("body")
-        .get(pk=delivery_id)
+    return _process_claimed(claimed[0])
+
+
+def deliveries_process(*, delivery_id: str, limit: int = CLAIM_BATCH) -> int:
+    """Process the named delivery and, when a backlog has built up, up to ``limit - 1``
+    other deliveries no worker has claimed yet; the number processed. Their own tasks,
+    arriving later, find them finished (or held by this worker) and do nothing.
+
+    Every delivery is claimed and finished on its own, so one that crashes is kept for a
+    retry without holding back the others; the first crash is raised at the end."""
+    crash: Exception | None = None
+    done = 0
+    for delivery in _claim(delivery_id, limit=limit):
+        try:
+            done += _process_claimed(delivery) is not None
+        except Exception as exc:
+            crash = crash or exc
+    if crash is not None:
+        raise crash
+    return done
+
+
+# Claims in one statement (UPDATE … RETURNING). On PostgreSQL, SKIP LOCKED passes over rows
+# another worker is claiming or processing (see _lock): it has them, and counting an attempt
+# against them would be wrong. A batch takes the named delivery first.
+_CLAIM_ONE = (
+    "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
+    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery WHERE status = %s AND id = %s) "
+    "RETURNING *"
+)
+_CLAIM_ONE_PG = (
+    "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
+    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery WHERE status = %s AND id = %s "
+    "FOR UPDATE SKIP LOCKED) RETURNING *"
+)
+_CLAIM_BATCH_PG = (
+    "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
+    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery "
+    "WHERE status = %s AND (id = %s OR attempts = 0) "
+    "ORDER BY id = %s DESC, queued_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+)
+
+
+def _claim(delivery_id: str, *, limit: int) -> list[WebhookDelivery]:
+    """Count an attempt on the named RECEIVED delivery (plus, on PostgreSQL, up to
+    ``limit - 1`` never-claimed ones that no other worker has locked) and load them, in one
+    statement that commits at once: the attempt counts even if this worker is killed."""
+    try:
+        pk = uuid.UUID(str(delivery_id))
+    except ValueError:
+        return []
+    params: list[object] = [connection.ops.adapt_datetimefield_value(timezone.now())]
+    if connection.vendor != "postgresql":
+        sql = _CLAIM_ONE
+        params += [WebhookDelivery.Status.RECEIVED, _db_pk(pk)]
+    elif limit > 1:
+        sql = _CLAIM_BATCH_PG
+        params += [WebhookDelivery.Status.RECEIVED, pk, pk, limit]
+    else:
+        sql = _CLAIM_ONE_PG
+        params += [WebhookDelivery.Status.RECEIVED, pk]
+    claimed = list(WebhookDelivery.objects.unscoped().raw(sql, params))
+    channels = (
+        WhatsAppChannel.objects.unscoped()
+        .select_related("workspace")
+        .in_bulk({delivery.channel_id for delivery in claimed})
     )
+    for delivery in claimed:
+        delivery.channel = channels[delivery.channel_id]
+        delivery.workspace = delivery.channel.workspace
+    return sorted(claimed, key=lambda delivery: delivery.pk != pk)
+
+
+def _db_pk(pk: uuid.UUID) -> object:
+    return WebhookDelivery._meta.pk.get_db_prep_value(pk, connection)
+
+
+def _process_claimed(delivery: WebhookDelivery) -> WebhookDelivery | None:
     with workspace_scope(delivery.workspace):
         if delivery.attempts > MAX_ATTEMPTS:
             # No error recorded means no attempt got far enough to say: the worker died.
@@ -133,13 +210,28 @@ def delivery_process(*, delivery_id: str) -> WebhookDelivery | None:
             _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, reason, delivery.summary)
             return delivery
         try:
-            _process(delivery)
+            # The items and the delivery's final state commit together, under a lock on the
+            # delivery row: a second worker given the same delivery skips it instead of
+            # doing the same work at the same time.
+            with transaction.atomic():
+                if not _lock(delivery):
+                    return None
+                _process(delivery)
         except Exception as exc:
             # Best effort: if the database is what failed, this note fails too.
             with suppress(DatabaseError):
                 _keep_for_retry(delivery, f"crashed:{type(exc).__name__}", delivery.summary)
             raise
     return delivery
+
+
+def _lock(delivery: WebhookDelivery) -> bool:
+    """Lock the delivery row if it is still RECEIVED and nobody else holds it."""
+    return (
+        WebhookDelivery.objects.select_for_update(skip_locked=True)
+        .filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED)
+        .exists()
+    )
 
 
 def _process(delivery: WebhookDelivery) -> None:
@@ -156,7 +248,10 @@ def _process(delivery: WebhookDelivery) -> None:
     first_error, failure = "", ""
     for item in parsed.items:
         try:
-            summary[_apply(delivery.workspace, delivery.channel, item)] += 1
+            # A savepoint per item, so a failed one leaves the delivery's transaction usable;
+            # messages and statuses open their own.
+            with nullcontext() if isinstance(item, _SELF_CONTAINED) else transaction.atomic():
+                summary[_apply(delivery.workspace, delivery.channel, item)] += 1
         except ValidationError:
             summary["item_errors"] += 1
             first_error = first_error or f"rejected:{type(item).__name__}"
@@ -176,6 +271,10 @@ def _process(delivery: WebhookDelivery) -> None:
         _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, f"gave_up:{failure}", summary)
     else:
         _finish(delivery, WebhookDelivery.Status.PROCESSED, first_error, summary)
+
+
+# Items whose service does all its database work inside its own transaction.atomic().
+_SELF_CONTAINED = (InboundMessage, StatusUpdate)
 
 
 def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:

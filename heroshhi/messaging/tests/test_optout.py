@@ -15,7 +15,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.services import lead_create, lead_delete_now
 from heroshhi.messaging import optout
-from heroshhi.messaging.models import OptOutRecord
+from heroshhi.messaging.models import MessagingSettings, OptOutRecord
 from heroshhi.workspaces.permissions import Role
 
 PHONE = "+919812345678"
@@ -103,6 +103,32 @@ def test_workspace_keywords_extend_the_lists_for_that_workspace_only(world: Worl
     assert optout.match_keyword(workspace=world.a, text="Haan Ji").action == "opt_in"  # type: ignore[union-attr]
     assert optout.match_keyword(workspace=world.a, text="STOP") is not None  # built-ins stay
     assert optout.match_keyword(workspace=world.b, text="bas") is None
+
+
+def test_keyword_lists_are_read_once_and_a_change_applies_at_once(
+    world: World, django_assert_num_queries
+) -> None:
+    assert optout.match_keyword(workspace=world.a, text="bas") is None  # reads and caches
+    with django_assert_num_queries(0):
+        assert optout.match_keyword(workspace=world.a, text="STOP") is not None
+        assert optout.match_keyword(workspace=world.a, text="bas") is None
+
+    optout.keywords_update(workspace=world.a, actor=_owner(world), optout=["bas"], optin=[])
+
+    assert optout.match_keyword(workspace=world.a, text="Bas!").action == "opt_out"  # type: ignore[union-attr]
+    optout.keywords_update(workspace=world.a, actor=_owner(world), optout=[], optin=[])
+    assert optout.match_keyword(workspace=world.a, text="bas") is None
+
+
+def test_cached_keyword_lists_expire(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert optout.match_keyword(workspace=world.a, text="bas") is None
+    # Another process changed the lists: this one's copy is stale until the TTL runs out.
+    with workspace_scope(world.a):
+        MessagingSettings.objects.create(workspace=world.a, extra_optout_keywords=["bas"])
+    assert optout.match_keyword(workspace=world.a, text="bas") is None
+    later = optout.time.monotonic() + optout.KEYWORD_CACHE_SECONDS + 1
+    monkeypatch.setattr(optout.time, "monotonic", lambda: later)
+    assert optout.match_keyword(workspace=world.a, text="bas").action == "opt_out"  # type: ignore[union-attr]
 
 
 def test_keyword_settings_refuse_a_word_on_both_lists_and_sales(world: World) -> None:
@@ -296,3 +322,10 @@ def test_postgres_refuses_a_raw_delete_of_the_ledger(world: World) -> None:
         cursor.execute("DELETE FROM messaging_optoutrecord")
     with workspace_scope(world.a):
         assert OptOutRecord.objects.count() == 1
+
+
+def test_the_database_refuses_a_raw_update_of_the_newest_column_too(world: World) -> None:
+    lead = _lead(world)
+    optout.lead_opt_out(workspace=world.a, actor=_owner(world), lead=lead)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE messaging_optoutrecord SET occurred_at = created_at")

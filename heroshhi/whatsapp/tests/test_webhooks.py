@@ -236,6 +236,35 @@ def test_a_signed_body_we_cannot_read_is_kept_as_unprocessable_and_acknowledged(
     assert delivery.processed_at is not None
 
 
+@pytest.mark.django_db(transaction=True)  # keys are cached only once their creation commits
+def test_the_ack_reads_the_channel_and_writes_the_inbox_row_and_nothing_else(
+    client, world, channel
+):
+    from django.test.utils import CaptureQueriesContext
+
+    def body(wamid):
+        return encode(
+            envelope([change(channel, contacts=[contact()], messages=[text_message(wamid, "Hi")])])
+        )
+
+    # Warm up: the first message creates the workspace's index key, which resets this
+    # process's key cache; from the second on, every key is cached.
+    post(client, channel, body("wamid.ack.0"))
+    post(client, channel, body("wamid.ack.1"))
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, channel, body("wamid.ack.2"))
+
+    assert response.status_code == 200
+    statements = [query["sql"] for query in queries.captured_queries]
+    # What follows the inbox INSERT is the processing task, run eagerly on commit in tests.
+    stored = next(n for n, sql in enumerate(statements) if "INSERT INTO" in sql)
+    ack = statements[: stored + 1]
+    # The channel, then the inbox row: no session, user, membership or key reads.
+    assert len(ack) == 2, [sql[:120] for sql in ack]
+    assert "whatsapp_whatsappchannel" in ack[0]
+    assert 'INSERT INTO "whatsapp_webhookdelivery"' in ack[1]
+
+
 def test_the_stored_body_is_encrypted_with_its_digest_beside_it(send, client, world, channel):
     import hashlib
 

@@ -1,0 +1,34 @@
+"""The moment a contact acted, per the provider, on each opt-out ledger record.
+
+On SQLite the append-only trigger names its columns, so it is re-created to cover the new
+one (PostgreSQL's trigger covers whole rows already).
+"""
+
+from django.db import migrations, models
+
+TABLE = "messaging_optoutrecord"
+
+
+def recreate_sqlite_trigger(apps, schema_editor):
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    model = apps.get_model("messaging", "OptOutRecord")
+    columns = ", ".join(f.column for f in model._meta.concrete_fields)
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only;")
+    schema_editor.execute(
+        f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OF {columns} ON {TABLE} "
+        f"BEGIN SELECT RAISE(ABORT, '{TABLE} rows are append-only'); END;"
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("messaging", "0003_optout_ledger_append_only")]
+
+    operations = [
+        migrations.AddField(
+            model_name="optoutrecord",
+            name="occurred_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.RunPython(recreate_sqlite_trigger, migrations.RunPython.noop),
+    ]

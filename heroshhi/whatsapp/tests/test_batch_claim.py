@@ -1,0 +1,142 @@
+"""A worker takes a backlog of webhook deliveries in batches, without stepping on the rows
+another worker holds. Row locks need PostgreSQL (and a second connection to hold one):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/1 \\
+    .venv/bin/pytest -n 0 -q heroshhi/whatsapp/tests/test_batch_claim.py
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.messaging.models import Message
+from heroshhi.whatsapp.models import WebhookDelivery
+from heroshhi.whatsapp.tasks import deliveries_process
+from heroshhi.whatsapp.tests.webhook_support import (
+    change,
+    contact,
+    encode,
+    envelope,
+    make_channel,
+    text_message,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="batch claims and SKIP LOCKED are PostgreSQL's; run with DATABASE_URL=postgres://…",
+    ),
+]
+
+
+def _stored(world, channel, n: int) -> list[WebhookDelivery]:
+    deliveries = []
+    with workspace_scope(world.a):
+        for i in range(n):
+            wa_id = f"9197{i:08d}"
+            body = envelope(
+                [
+                    change(
+                        channel,
+                        contacts=[contact(wa_id, name=f"Contact {i}")],
+                        messages=[text_message(f"wamid.batch.{i}", "Hello", wa_id=wa_id)],
+                    )
+                ]
+            )
+            deliveries.append(
+                WebhookDelivery.objects.create(
+                    workspace=world.a, channel=channel, body=encode(body).decode(), body_sha256="x"
+                )
+            )
+    return deliveries
+
+
+def _other_connection() -> psycopg.Connection:
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"])
+    host = db["HOST"] or "127.0.0.1"
+    return psycopg.connect(f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}")
+
+
+def _state(world) -> dict[str, tuple[str, int]]:
+    with workspace_scope(world.a):
+        return {
+            str(pk): (status, attempts)
+            for pk, status, attempts in WebhookDelivery.objects.values_list(
+                "pk", "status", "attempts"
+            )
+        }
+
+
+def test_a_task_takes_the_backlog_in_one_batch_and_later_tasks_find_nothing_to_do(world):
+    channel = make_channel(world.a)
+    first, *others = _stored(world, channel, 5)
+
+    assert deliveries_process(delivery_id=str(first.pk), limit=4) == 4
+
+    state = _state(world)
+    assert state[str(first.pk)] == ("processed", 1)
+    assert sorted(state.values()).count(("processed", 1)) == 4
+    assert sorted(state.values()).count(("received", 0)) == 1
+    # The others' own tasks arrive later: the finished ones are left alone.
+    for delivery in others:
+        deliveries_process(delivery_id=str(delivery.pk), limit=1)
+    assert set(_state(world).values()) == {("processed", 1)}
+    with workspace_scope(world.a):
+        assert Message.objects.count() == 5
+
+
+def test_a_batch_skips_deliveries_another_worker_holds(world):
+    channel = make_channel(world.a)
+    first, held, *_rest = _stored(world, channel, 4)
+
+    with _other_connection() as other:
+        locked = other.execute(
+            "SELECT id FROM whatsapp_webhookdelivery WHERE id = %s FOR UPDATE",
+            [held.pk],
+        ).fetchall()
+        assert len(locked) == 1
+        assert deliveries_process(delivery_id=str(first.pk), limit=10) == 3
+        # The named delivery itself, held by another worker, is neither claimed nor done.
+        assert deliveries_process(delivery_id=str(held.pk), limit=10) == 0
+        other.rollback()
+
+    state = _state(world)
+    assert state[str(held.pk)] == ("received", 0)
+    assert [s for pk, s in state.items() if pk != str(held.pk)] == [("processed", 1)] * 3
+    assert deliveries_process(delivery_id=str(held.pk)) == 1
+    assert _state(world)[str(held.pk)] == ("processed", 1)
+
+
+def test_a_delivery_claimed_but_held_while_processing_is_not_processed_twice(world):
+    """Claimed by one worker (its attempt counted), then its own task comes to another
+    worker while the first still holds it: the second skips it."""
+    channel = make_channel(world.a)
+    (delivery,) = _stored(world, channel, 1)
+
+    with _other_connection() as other:
+        other.execute(
+            "UPDATE whatsapp_webhookdelivery SET attempts = 1 WHERE id = %s",
+            [delivery.pk],
+        )
+        other.commit()
+        other.execute(
+            "SELECT id FROM whatsapp_webhookdelivery WHERE id = %s FOR UPDATE",
+            [delivery.pk],
+        )
+        assert deliveries_process(delivery_id=str(delivery.pk), limit=1) == 0
+        other.rollback()
+
+    with workspace_scope(world.a):
+        assert not Message.objects.exists()
+    assert _state(world)[str(delivery.pk)][0] == "received"
