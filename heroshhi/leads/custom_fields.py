@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
+from heroshhi.core.ordering import renumbered
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.models import CustomField
 from heroshhi.workspaces.models import Workspace
@@ -345,12 +346,7 @@ def _place(
         if target == index:
             return field
         ordered.insert(target, ordered.pop(index))
-        renumbered = []
-        for position, item in enumerate(ordered):
-            if item.position != position:
-                item.position = position
-                renumbered.append(item)
-        CustomField.objects.bulk_update(renumbered, ["position"])
+        CustomField.objects.bulk_update(renumbered(ordered), ["position"])
         field.position = target
         _audit(
             workspace=workspace,

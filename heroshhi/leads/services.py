@@ -23,6 +23,7 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
+from heroshhi.core.ordering import renumbered
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import assignment, custom_fields, validation
 from heroshhi.leads.models import (
@@ -317,12 +318,7 @@ def stage_move(*, workspace: Workspace, actor: Actor, stage: Stage, direction: s
         if not 0 <= other < len(ordered):
             return stage
         ordered[index], ordered[other] = ordered[other], ordered[index]
-        renumbered = []
-        for position, item in enumerate(ordered):
-            if item.position != position:
-                item.position = position
-                renumbered.append(item)
-        Stage.objects.bulk_update(renumbered, ["position"])
+        Stage.objects.bulk_update(renumbered(ordered), ["position"])
         stage.position = other
         _stage_audit(
             workspace=workspace,
