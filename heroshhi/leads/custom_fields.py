@@ -31,6 +31,7 @@ from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.ordering import renumbered
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
+from heroshhi.leads import validation
 from heroshhi.leads.models import CustomField
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -180,20 +181,6 @@ def clean_choices(value: object, *, kind: str) -> list[str]:
     return options
 
 
-def _collect_definition(checks: Mapping[str, Any]) -> dict[str, Any]:
-    cleaned: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name, check in checks.items():
-        try:
-            cleaned[name] = check()
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                errors.setdefault(field, []).extend(messages)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
 def _audit(
     *, workspace: Workspace, actor: Actor, action: AuditAction, field: CustomField, **meta: object
 ) -> None:
@@ -219,13 +206,13 @@ def custom_field_create(
 ) -> CustomField:
     """A new field at the end of the list; the key comes from the label unless given."""
     require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = _collect_definition(
+    data = validation.collect(
         {
             "label": lambda: clean_label(label),
             "kind": lambda: _clean_kind(kind),
         }
     )
-    data |= _collect_definition(
+    data |= validation.collect(
         {
             "key": lambda: clean_key(key.strip() if key else key_from_label(data["label"])),
             "choices": lambda: clean_choices(choices, kind=data["kind"]),
@@ -269,7 +256,7 @@ def custom_field_update(
     """Change the label, the options or whether it is required; key and kind stay. Values
     holding an option that was removed stay as they are until someone edits them."""
     require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = _collect_definition(
+    data = validation.collect(
         {
             "label": lambda: clean_label(label),
             "choices": lambda: clean_choices(choices, kind=field.kind),

@@ -76,21 +76,6 @@ class LeadCreateResult:
 # Helpers --------------------------------------------------------------------------------
 
 
-def _collect(checks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run every field check and raise one ValidationError holding all field errors."""
-    cleaned: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name, check in checks.items():
-        try:
-            cleaned[name] = check()
-        except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                errors.setdefault(field, []).extend(messages)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
 def _role(actor: Actor) -> str:
     if not actor.role:
         raise PermissionDenied("leads.no_role")
@@ -250,7 +235,7 @@ def _clean_kind(kind: object) -> str:
 def stage_create(*, workspace: Workspace, actor: Actor, name: str, kind: str) -> Stage:
     """A new stage at the end of the pipeline."""
     require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = _collect(
+    data = validation.collect(
         {"name": lambda: validation.clean_stage_name(name), "kind": lambda: _clean_kind(kind)}
     )
     stages_ensure_defaults(workspace=workspace)
@@ -279,7 +264,7 @@ def stage_rename(
 ) -> Stage:
     """Rename a stage and optionally change its kind (open, won, lost)."""
     require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = _collect(
+    data = validation.collect(
         {
             "name": lambda: validation.clean_stage_name(name),
             "kind": lambda: stage.kind if kind is None else _clean_kind(kind),
@@ -464,7 +449,7 @@ def clean_lead_input(
 
     Shared with the batch path, which passes the workspace's active custom fields
     (``custom_defs``) so that each lead does not read them again."""
-    data = _collect(
+    data = validation.collect(
         {
             "name": lambda: validation.clean_name(name),
             "phone": lambda: validation.clean_phone(phone),
@@ -624,7 +609,7 @@ def _apply_field_changes(*, workspace: Workspace, lead: Lead, changes: dict[str,
         "source_details": validation.clean_source_details,
         "deal_value": validation.clean_deal_value,
     }
-    cleaned = _collect(
+    cleaned = validation.collect(
         {
             field: (lambda c=clean, v=changes[field]: c(v))  # type: ignore[misc]
             for field, clean in cleaners.items()
@@ -711,7 +696,7 @@ def _id_or_none(value: object) -> str | None:
 def _tag_change(*, workspace: Workspace, lead: Lead, changes: dict[str, Any]) -> list[Tag] | None:
     if "tags" not in changes:
         return None
-    names = _collect({"tags": lambda: validation.clean_tags(changes["tags"])})["tags"]
+    names = validation.collect({"tags": lambda: validation.clean_tags(changes["tags"])})["tags"]
     if set(names) == {tag.name for tag in lead.tags.all()}:
         return None
     return tags_named(workspace=workspace, names=names)
@@ -844,7 +829,7 @@ def _bulk_change(
         stage = stage_for_input(workspace=workspace, value=value)
         return lambda lead: None if lead.stage_id == stage.pk else {"stage": stage}
     if action == "tag":
-        names = _collect({"tags": lambda: validation.clean_tags([value])})["tags"]
+        names = validation.collect({"tags": lambda: validation.clean_tags([value])})["tags"]
         if not names:
             raise ValidationError({"tags": [_("Give a tag name.")]})
 
@@ -926,7 +911,7 @@ def task_create(
     """A follow-up on a lead. Unless told otherwise it goes to the lead's owner, else to
     whoever creates it. Sales may add tasks only on their own leads, for themselves."""
     require_capability(_role(actor), Capability.TASKS_WRITE)
-    data = _collect(
+    data = validation.collect(
         {
             "title": lambda: validation.clean_task_title(title),
             "assignee": lambda: _ensure_own_member(workspace, assignee),

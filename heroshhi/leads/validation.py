@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -11,6 +12,22 @@ from django.utils.translation import gettext as _
 
 from heroshhi.core.crypto import BlindIndexValueError, normalise_email, normalise_phone
 from heroshhi.leads.models import Source
+
+
+def collect(checks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run every field check and raise one ValidationError holding all field errors."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, check in checks.items():
+        try:
+            cleaned[name] = check()
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 5000
