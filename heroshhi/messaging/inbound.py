@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +29,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor, ActorType
+from heroshhi.core.bulk import rows_update
 from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Source, TimelineEvent
@@ -138,7 +143,8 @@ def conversation_for(
 ) -> Conversation:
     """The lead's conversation on this channel, created on first contact; keeps the
     contact's WhatsApp user id so a contact without a visible number is found again."""
-    conversation, _created = Conversation.objects.get_or_create(
+    # Locked, so counters updated from this copy cannot overwrite another worker's.
+    conversation, _created = Conversation.objects.select_for_update(no_key=True).get_or_create(
         lead=lead, channel=channel, defaults={"workspace": workspace}
     )
     user_bidx = _index(workspace, WA_USER, contact.user_id)
@@ -151,16 +157,22 @@ def conversation_for(
 
 def contact_touched(*, conversation: Conversation, at: datetime, unread: int = 0) -> None:
     """The contact wrote or called at ``at``: the window restarts from the latest such moment
-    (out-of-order deliveries never move it back) and a closed conversation reopens."""
+    (out-of-order deliveries never move it back) and a closed conversation reopens. The
+    caller holds the conversation's row lock (``conversation_for`` takes it)."""
+    _touched(conversation, at=at, unread=unread)
+    conversation.save(update_fields=_TOUCHED_FIELDS)
+
+
+_TOUCHED_FIELDS = ["last_inbound_at", "last_message_at", "unread_count", "status", "closed_at"]
+
+
+def _touched(conversation: Conversation, *, at: datetime, unread: int) -> None:
     conversation.last_inbound_at = max(filter(None, (conversation.last_inbound_at, at)))
     conversation.last_message_at = max(filter(None, (conversation.last_message_at, at)))
     conversation.unread_count += unread
     if conversation.status == Conversation.Status.CLOSED:
         conversation.status = Conversation.Status.OPEN
         conversation.closed_at = None
-    conversation.save(
-        update_fields=["last_inbound_at", "last_message_at", "unread_count", "status", "closed_at"]
-    )
 
 
 # Messages ---------------------------------------------------------------------------------
@@ -220,6 +232,121 @@ def _receive(
         )
         _apply_keyword(workspace=workspace, channel=channel, conversation=conversation, item=item)
     return InboundResult(message=message, created=True, lead_created=lead_created)
+
+
+def inbound_messages_receive_many(
+    *, workspace: Workspace, arrivals: Sequence[tuple[WhatsAppChannel, InboundMessage]]
+) -> dict[int, bool]:
+    """Store a batch of inbound messages from contacts we already talk to, set-based: one
+    read each for known wamids, leads and conversations, one INSERT each for messages and
+    timeline entries, one UPDATE each for conversations and leads. Runs inside the caller's
+    transaction and workspace scope; a clash with another worker raises and rolls it all back.
+
+    Returns, by position in ``arrivals``, whether each message it took was new (False: a
+    duplicate). Everything else is left to ``inbound_message_receive``, one by one: a
+    contact with no lead or conversation yet, one known only by WhatsApp user id or whose
+    user id is not on record, and opt-out keywords. A contact's messages all go the same
+    way, so their order and their effects stay those of the one-by-one path."""
+    wamids = {item.wamid for _channel, item in arrivals}
+    stored = set(
+        Message.objects.filter(provider_message_id__in=wamids).values_list(
+            "provider_message_id", flat=True
+        )
+    )
+    taken: dict[int, bool] = {}
+    candidates: dict[int, tuple[WhatsAppChannel, InboundMessage, str]] = {}
+    one_by_one: set[tuple[object, str | None]] = set()
+    for n, (channel, item) in enumerate(arrivals):
+        phone_bidx = _index(workspace, PHONE, contact_phone(item.contact))
+        sender = (channel.pk, phone_bidx or item.contact.user_id)
+        if phone_bidx is None or _is_keyword(workspace, item):
+            one_by_one.add(sender)
+        elif item.wamid in stored:
+            taken[n] = False
+        else:
+            candidates[n] = (channel, item, phone_bidx)
+    leads: dict[str, uuid.UUID] = {}
+    for lead_id, phone_bidx in (
+        Lead.objects.filter(
+            deleted_at__isnull=True, phone_bidx__in={bidx for *_rest, bidx in candidates.values()}
+        )
+        .order_by("-created_at", "-id")
+        .values_list("pk", "phone_bidx")
+    ):
+        leads[phone_bidx] = lead_id  # the oldest live lead with the number wins, as one by one
+    channels = {channel for channel, *_rest in candidates.values()}
+    # Locked in one order by every worker, for the counters written back below.
+    known = Conversation.objects.select_for_update(no_key=True).filter(
+        lead__in=leads.values(), channel__in=channels
+    )
+    conversations = {(c.lead_id, c.channel_id): c for c in known.order_by("pk")}
+    for channel, item, phone_bidx in candidates.values():
+        conversation = conversations.get((leads.get(phone_bidx), channel.pk))
+        user_bidx = _index(workspace, WA_USER, item.contact.user_id)
+        if conversation is None or (user_bidx and conversation.wa_user_bidx != user_bidx):
+            one_by_one.add((channel.pk, phone_bidx))
+    fresh: list[tuple[Conversation, InboundMessage]] = []
+    seen: set[str] = set()
+    for n, (channel, item, phone_bidx) in candidates.items():
+        if (channel.pk, phone_bidx) in one_by_one:
+            continue
+        # The same message twice in one batch (a redelivery claimed with the original).
+        taken[n] = item.wamid not in seen
+        if taken[n]:
+            seen.add(item.wamid)
+            fresh.append((conversations[(leads[phone_bidx], channel.pk)], item))
+    _store_many(workspace=workspace, fresh=fresh)
+    return taken
+
+
+def _is_keyword(workspace: Workspace, item: InboundMessage) -> bool:
+    return any(
+        optout.match_keyword(workspace=workspace, text=candidate) is not None
+        for candidate in item.keyword_candidates
+    )
+
+
+def _store_many(
+    *, workspace: Workspace, fresh: Sequence[tuple[Conversation, InboundMessage]]
+) -> None:
+    """Write what ``_receive`` writes for each message, in one statement per table."""
+    if not fresh:
+        return
+    messages = [
+        Message(
+            workspace=workspace,
+            conversation=conversation,
+            lead_id=conversation.lead_id,
+            direction=Message.Direction.INBOUND,
+            kind=item.kind,
+            body=item.text,
+            payload=item.payload or None,
+            provider_message_id=item.wamid,
+            status=Message.Status.RECEIVED,
+            actor_type="contact",
+            provider_timestamp=item.timestamp,
+        )
+        for conversation, item in fresh
+    ]
+    Message.objects.bulk_create(messages)
+    TimelineEvent.objects.bulk_create(
+        TimelineEvent(
+            workspace=workspace,
+            lead_id=message.lead_id,
+            kind=TimelineEvent.Kind.MESSAGE_IN,
+            actor_type="contact",
+            data={"message": str(message.pk), "kind": message.kind},
+        )
+        for message in messages
+    )
+    touched = {}
+    for conversation, item in fresh:
+        _touched(conversation, at=item.timestamp, unread=1)
+        touched[conversation.pk] = conversation
+    rows_update(Conversation.objects.all(), touched.values(), _TOUCHED_FIELDS)
+    Lead.objects.filter(pk__in={conversation.lead_id for conversation, _item in fresh}).update(
+        last_activity_at=Greatest("last_activity_at", Value(timezone.now()))
+    )
 
 
 def _apply_keyword(

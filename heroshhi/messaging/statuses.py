@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 
 from django.db import transaction
 
+from heroshhi.core.bulk import rows_update
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import errors, optout
 from heroshhi.messaging.models import Message, MessageTemplate, OptOutRecord
@@ -75,6 +77,34 @@ def _moves_forward(current: str, new: str) -> bool:
     return _RANK.get(Message.Status(new), -1) > _RANK.get(Message.Status(current), -1)
 
 
+def _advance(message: Message, item: StatusUpdate) -> tuple[list[str], bool]:
+    """Apply the status to the message in memory: (fields changed, moved forward)."""
+    changed = []
+    stamp = _TIMESTAMP_FIELD[Message.Status(item.status)]
+    forward = _moves_forward(message.status, item.status)
+    # A late step still gets its time, except on a failed message or for a late failure.
+    late_step = message.status != Message.Status.FAILED and item.status != Message.Status.FAILED
+    if getattr(message, stamp) is None and (forward or late_step):
+        setattr(message, stamp, item.timestamp)
+        changed.append(stamp)
+    if forward:
+        message.status = item.status
+        changed.append("status")
+        if item.status == Message.Status.FAILED:
+            message.error_code = item.error_code
+            message.error_reason = errors.reason_for(item.error_code)[:200]
+            changed += ["error_code", "error_reason"]
+    return changed, forward
+
+
+def _log_unknown(channel: WhatsAppChannel, item: StatusUpdate) -> None:
+    # Ids only: a wamid names no person.
+    logger.info(
+        "status for an unknown message",
+        extra={"channel_id": str(channel.pk), "wamid": item.wamid, "status": item.status},
+    )
+
+
 def status_apply(
     *, workspace: Workspace, channel: WhatsAppChannel, item: StatusUpdate
 ) -> StatusOutcome:
@@ -82,31 +112,56 @@ def status_apply(
     with transaction.atomic(), workspace_scope(workspace):
         message = _message_for(item)
         if message is None:
-            # Ids only: a wamid names no person.
-            logger.info(
-                "status for an unknown message",
-                extra={"channel_id": str(channel.pk), "wamid": item.wamid, "status": item.status},
-            )
+            _log_unknown(channel, item)
             return StatusOutcome.UNKNOWN
-        changed = ["provider_message_id"]
-        stamp = _TIMESTAMP_FIELD[Message.Status(item.status)]
-        forward = _moves_forward(message.status, item.status)
-        # A late step still gets its time, except on a failed message or for a late failure.
-        late_step = message.status != Message.Status.FAILED and item.status != Message.Status.FAILED
-        if getattr(message, stamp) is None and (forward or late_step):
-            setattr(message, stamp, item.timestamp)
-            changed.append(stamp)
-        if forward:
-            message.status = item.status
-            changed.append("status")
-            if item.status == Message.Status.FAILED:
-                message.error_code = item.error_code
-                message.error_reason = errors.reason_for(item.error_code)[:200]
-                changed += ["error_code", "error_reason"]
-        message.save(update_fields=changed)
+        changed, forward = _advance(message, item)
+        message.save(update_fields=["provider_message_id", *changed])
         if forward and item.error_code == MARKETING_STOPPED:
             _marketing_stopped(workspace=workspace, channel=channel, message=message)
     return StatusOutcome.APPLIED if forward else StatusOutcome.STALE
+
+
+def statuses_apply_many(
+    *, workspace: Workspace, updates: Sequence[tuple[WhatsAppChannel, StatusUpdate]]
+) -> dict[int, StatusOutcome]:
+    """Apply a batch of status items at once: one locking read of the messages they name
+    and one UPDATE for all that changed. Inside the caller's transaction and workspace scope.
+
+    Returns the outcome by position in ``updates`` for the items it applied; the rest (a
+    status that may stand for an opt-out, or one naming our message only by callback data)
+    are left to ``status_apply``, one by one."""
+    wanted = {
+        n: (channel, item)
+        for n, (channel, item) in enumerate(updates)
+        if item.error_code != MARKETING_STOPPED
+    }
+    messages = {
+        message.provider_message_id: message
+        for message in Message.objects.select_for_update()
+        .filter(
+            direction=Message.Direction.OUTBOUND,
+            provider_message_id__in={item.wamid for _channel, item in wanted.values()},
+        )
+        .order_by("pk")
+    }
+    outcomes: dict[int, StatusOutcome] = {}
+    changes: dict[Message, set[str]] = {}
+    for n, (channel, item) in wanted.items():
+        message = messages.get(item.wamid)
+        if message is None:
+            if item.callback_data:
+                continue  # perhaps ours, sent a moment ago: status_apply looks it up
+            _log_unknown(channel, item)
+            outcomes[n] = StatusOutcome.UNKNOWN
+            continue
+        changed, forward = _advance(message, item)
+        if changed:
+            changes.setdefault(message, set()).update(changed)
+        outcomes[n] = StatusOutcome.APPLIED if forward else StatusOutcome.STALE
+    # One statement for all; a message is written with the values it has for the fields
+    # only others changed (its row is locked).
+    rows_update(Message.objects.all(), list(changes), sorted(set().union(*changes.values())))
+    return outcomes
 
 
 def _marketing_stopped(*, workspace: Workspace, channel: WhatsAppChannel, message: Message) -> None:

@@ -27,6 +27,7 @@ from heroshhi.messaging.errors import describe
 from heroshhi.messaging.models import MessageTemplate
 from heroshhi.messaging.sending import template_placeholders
 from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.whatsapp import routing
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -170,6 +171,7 @@ def channel_delete(*, workspace: Workspace, actor: Actor, channel: WhatsAppChann
             return
         channel.deleted_at = timezone.now()
         channel.save(update_fields=["deleted_at"])
+        transaction.on_commit(lambda: routing.channel_forget(channel.pk))
         audit_record(
             workspace=workspace,
             actor=actor,

@@ -37,6 +37,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from heroshhi.core.bulk import rows_update
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import calls, inbound, statuses
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
@@ -45,6 +46,7 @@ from heroshhi.whatsapp.parsing import (
     InboundMessage,
     Item,
     ItemError,
+    ParsedDelivery,
     PayloadError,
     StatusUpdate,
     TemplateStatusUpdate,
@@ -125,7 +127,7 @@ def delivery_process(*, delivery_id: str) -> WebhookDelivery | None:
     claimed = _claim(delivery_id, limit=1)
     if not claimed:
         return None
-    return _process_claimed(claimed[0])
+    return claimed[0] if _process_together(claimed) else None
 
 
 def deliveries_process(*, delivery_id: str, limit: int = CLAIM_BATCH) -> int:
@@ -133,15 +135,27 @@ def deliveries_process(*, delivery_id: str, limit: int = CLAIM_BATCH) -> int:
     other deliveries no worker has claimed yet; the number processed. Their own tasks,
     arriving later, find them finished (or held by this worker) and do nothing.
 
-    Every delivery is claimed and finished on its own, so one that crashes is kept for a
+    A workspace's deliveries are processed together, in one transaction with set-based
+    writes. If that fails, each is retried on its own, so one that crashes is kept for a
     retry without holding back the others; the first crash is raised at the end."""
     crash: Exception | None = None
     done = 0
+    by_workspace: dict[uuid.UUID, list[WebhookDelivery]] = {}
     for delivery in _claim(delivery_id, limit=limit):
+        by_workspace.setdefault(delivery.workspace_id, []).append(delivery)
+    for group in by_workspace.values():
         try:
-            done += _process_claimed(delivery) is not None
+            done += _process_together(group)
+            continue
         except Exception as exc:
-            crash = crash or exc
+            if len(group) == 1:
+                crash = crash or exc
+                continue
+        for delivery in group:
+            try:
+                done += _process_together([delivery])
+            except Exception as exc:
+                crash = crash or exc
     if crash is not None:
         raise crash
     return done
@@ -202,51 +216,118 @@ def _db_pk(pk: uuid.UUID) -> object:
     return WebhookDelivery._meta.pk.get_db_prep_value(pk, connection)
 
 
-def _process_claimed(delivery: WebhookDelivery) -> WebhookDelivery | None:
-    with workspace_scope(delivery.workspace):
-        if delivery.attempts > MAX_ATTEMPTS:
-            # No error recorded means no attempt got far enough to say: the worker died.
-            reason = f"gave_up:{delivery.error or 'attempts_exhausted'}"
-            _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, reason, delivery.summary)
-            return delivery
+def _process_together(deliveries: list[WebhookDelivery]) -> int:
+    """Process claimed deliveries of one workspace; the number finished here. A delivery
+    out of attempts is given up; the others are locked, read and applied in one
+    transaction, so a crash rolls all of them back, to be redone in full."""
+    workspace = deliveries[0].workspace
+    done = 0
+    with workspace_scope(workspace):
+        live = []
+        for delivery in deliveries:
+            if delivery.attempts > MAX_ATTEMPTS:
+                # No error recorded means no attempt got far enough to say: the worker died.
+                reason = f"gave_up:{delivery.error or 'attempts_exhausted'}"
+                _finish(
+                    [(delivery, WebhookDelivery.Status.UNPROCESSABLE, reason, delivery.summary)]
+                )
+                done += 1
+            else:
+                live.append(delivery)
+        if not live:
+            return done
         try:
-            # The items and the delivery's final state commit together, under a lock on the
-            # delivery row: a second worker given the same delivery skips it instead of
-            # doing the same work at the same time.
+            # The items and the deliveries' final states commit together, under locks on
+            # the delivery rows: a second worker given the same delivery skips it instead
+            # of doing the same work at the same time.
             with transaction.atomic():
-                if not _lock(delivery):
-                    return None
-                _process(delivery)
+                held = _lock(live)
+                mine = [delivery for delivery in live if delivery.pk in held]
+                _finish(
+                    [_process(delivery, items, ready) for delivery, items, ready in _read(mine)]
+                )
         except Exception as exc:
             # Best effort: if the database is what failed, this note fails too.
             with suppress(DatabaseError):
-                _keep_for_retry(delivery, f"crashed:{type(exc).__name__}", delivery.summary)
+                for delivery in live:
+                    _keep_for_retry(delivery, f"crashed:{type(exc).__name__}", delivery.summary)
             raise
-    return delivery
+    return done + len(mine)
 
 
-def _lock(delivery: WebhookDelivery) -> bool:
-    """Lock the delivery row if it is still RECEIVED and nobody else holds it."""
-    return (
+def _lock(deliveries: list[WebhookDelivery]) -> set[uuid.UUID]:
+    """Lock the delivery rows still RECEIVED that nobody else holds; their ids."""
+    return set(
         WebhookDelivery.objects.select_for_update(skip_locked=True)
-        .filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED)
-        .exists()
+        .filter(pk__in=[delivery.pk for delivery in deliveries])
+        .filter(status=WebhookDelivery.Status.RECEIVED)
+        .values_list("pk", flat=True)
     )
 
 
-def _process(delivery: WebhookDelivery) -> None:
-    """Every item of the delivery, then its final state (or a retry for a failed item)."""
-    try:
-        data = load_body(delivery.body)
-    except PayloadError as exc:
-        _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, exc.reason, {})
-        return
-    parsed = parse_delivery(data, phone_number_id=delivery.channel.phone_number_id)
+# What one delivery comes to: the row, its final status, error and summary.
+Outcome = tuple[WebhookDelivery, str, str, dict[str, int]]
+
+
+def _read(
+    deliveries: list[WebhookDelivery],
+) -> list[tuple[WebhookDelivery, ParsedDelivery | PayloadError, dict[int, str]]]:
+    """Parse every delivery, then apply the items that can go in bulk (inbound messages
+    from known contacts, statuses) for all of them at once: for each delivery, its parsed
+    body (or why it cannot be read) and the summary keys of its items already applied, by
+    position."""
+    parsed: list[tuple[WebhookDelivery, ParsedDelivery | PayloadError]] = []
+    for delivery in deliveries:
+        try:
+            data = load_body(delivery.body)
+        except PayloadError as exc:
+            parsed.append((delivery, exc))
+            continue
+        parsed.append(
+            (delivery, parse_delivery(data, phone_number_id=delivery.channel.phone_number_id))
+        )
+    messages: list[tuple[tuple[int, int], WhatsAppChannel, InboundMessage]] = []
+    updates: list[tuple[tuple[int, int], WhatsAppChannel, StatusUpdate]] = []
+    for d, (delivery, body) in enumerate(parsed):
+        for i, item in enumerate(body.items if isinstance(body, ParsedDelivery) else ()):
+            if isinstance(item, InboundMessage):
+                messages.append(((d, i), delivery.channel, item))
+            elif isinstance(item, StatusUpdate):
+                updates.append(((d, i), delivery.channel, item))
+    ready: list[dict[int, str]] = [{} for _ in parsed]
+    workspace = deliveries[0].workspace if deliveries else None
+    if messages and workspace is not None:
+        taken = inbound.inbound_messages_receive_many(
+            workspace=workspace, arrivals=[(channel, item) for _at, channel, item in messages]
+        )
+        for n, created in taken.items():
+            (d, i), *_rest = messages[n]
+            ready[d][i] = "messages" if created else "duplicates"
+    if updates and workspace is not None:
+        applied = statuses.statuses_apply_many(
+            workspace=workspace, updates=[(channel, item) for _at, channel, item in updates]
+        )
+        for n, outcome in applied.items():
+            (d, i), *_rest = updates[n]
+            ready[d][i] = _STATUS_KEYS[outcome]
+    return [(delivery, body, ready[d]) for d, (delivery, body) in enumerate(parsed)]
+
+
+def _process(
+    delivery: WebhookDelivery, parsed: ParsedDelivery | PayloadError, ready: dict[int, str]
+) -> Outcome:
+    """The rest of the delivery's items, one by one, then its final state (or a retry for
+    a failed item)."""
+    if isinstance(parsed, PayloadError):
+        return delivery, WebhookDelivery.Status.UNPROCESSABLE, parsed.reason, {}
     summary: Counter[str] = Counter()
     if parsed.foreign_numbers:
         summary["foreign_number"] = parsed.foreign_numbers
     first_error, failure = "", ""
-    for item in parsed.items:
+    for position, item in enumerate(parsed.items):
+        if position in ready:
+            summary[ready[position]] += 1
+            continue
         try:
             # A savepoint per item, so a failed one leaves the delivery's transaction usable;
             # messages and statuses open their own.
@@ -267,14 +348,21 @@ def _process(delivery: WebhookDelivery) -> None:
             first_error = first_error or f"{item.where}:{item.reason}"
     if failure and delivery.attempts < MAX_ATTEMPTS:
         _keep_for_retry(delivery, failure, dict(summary))
-    elif failure:
-        _finish(delivery, WebhookDelivery.Status.UNPROCESSABLE, f"gave_up:{failure}", summary)
-    else:
-        _finish(delivery, WebhookDelivery.Status.PROCESSED, first_error, summary)
+        return delivery, WebhookDelivery.Status.RECEIVED, failure, dict(summary)
+    if failure:
+        return delivery, WebhookDelivery.Status.UNPROCESSABLE, f"gave_up:{failure}", summary
+    return delivery, WebhookDelivery.Status.PROCESSED, first_error, summary
 
 
 # Items whose service does all its database work inside its own transaction.atomic().
 _SELF_CONTAINED = (InboundMessage, StatusUpdate)
+
+
+_STATUS_KEYS = {
+    statuses.StatusOutcome.APPLIED: "statuses",
+    statuses.StatusOutcome.STALE: "stale_statuses",
+    statuses.StatusOutcome.UNKNOWN: "unknown_status",
+}
 
 
 def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:
@@ -284,11 +372,7 @@ def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:
         return "messages" if received.created else "duplicates"
     if isinstance(item, StatusUpdate):
         outcome = statuses.status_apply(workspace=workspace, channel=channel, item=item)
-        return {
-            statuses.StatusOutcome.APPLIED: "statuses",
-            statuses.StatusOutcome.STALE: "stale_statuses",
-            statuses.StatusOutcome.UNKNOWN: "unknown_status",
-        }[outcome]
+        return _STATUS_KEYS[outcome]
     if isinstance(item, UserPreference):
         inbound.preference_apply(workspace=workspace, channel=channel, item=item)
         return "preferences"
@@ -310,10 +394,19 @@ def _keep_for_retry(delivery: WebhookDelivery, error: str, summary: dict[str, in
     delivery.error, delivery.summary = error[:ERROR_MAX], summary
 
 
-def _finish(delivery: WebhookDelivery, status: str, error: str, summary: dict[str, int]) -> None:
+def _finish(outcomes: list[Outcome]) -> None:
+    """Record the final states (a delivery kept for retry stays RECEIVED), in one UPDATE."""
     now = timezone.now()
-    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED).update(
-        status=status, error=error[:ERROR_MAX], summary=dict(summary), processed_at=now
+    finished = []
+    for delivery, status, error, summary in outcomes:
+        if status == WebhookDelivery.Status.RECEIVED:
+            continue
+        delivery.status, delivery.error, delivery.summary = status, error[:ERROR_MAX], dict(summary)
+        delivery.processed_at = now
+        finished.append(delivery)
+    # Only rows still RECEIVED: another worker may have finished one given up here.
+    rows_update(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.RECEIVED),
+        finished,
+        ["status", "error", "summary", "processed_at"],
     )
-    delivery.status, delivery.error, delivery.summary = status, error[:ERROR_MAX], dict(summary)
-    delivery.processed_at = now

@@ -19,7 +19,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +32,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import PayloadError, load_body
+from heroshhi.whatsapp.routing import channel_forget, webhook_channel
 from heroshhi.whatsapp.tasks import process_webhook_delivery
 
 logger = logging.getLogger(__name__)
@@ -42,17 +43,6 @@ SIGNATURE_PREFIX = "sha256="
 # the log, so a flood of forged requests cannot fill the audit log.
 SIGNATURE_AUDIT_WINDOW_SECONDS = 60
 CHALLENGE_MAX = 128
-
-
-def webhook_channel(channel_id: uuid.UUID) -> WhatsAppChannel | None:
-    """The live channel a webhook URL names. The one unscoped lookup of webhook routing:
-    the request carries no workspace, the channel id decides it."""
-    return (
-        WhatsAppChannel.objects.unscoped()
-        .filter(pk=channel_id, deleted_at__isnull=True)
-        .select_related("workspace")
-        .first()
-    )
 
 
 def _text(body: str, status: int) -> HttpResponse:
@@ -112,7 +102,13 @@ def _receive(request: HttpRequest, channel: WhatsAppChannel) -> HttpResponse:
         status, reason = problem
         _signature_refused(channel, reason)
         return _text("Invalid signature.", status)
-    delivery = _store(channel, body)
+    try:
+        # In autocommit: a refused INSERT is simply refused, nothing to roll back.
+        delivery = _store(channel, body)
+    except IntegrityError:
+        # The remembered channel has since been deleted outright (its workspace erased).
+        channel_forget(channel.pk)
+        return _text("Not found.", 404)
     if delivery.status == WebhookDelivery.Status.RECEIVED:
         transaction.on_commit(lambda: _enqueue(delivery))
     return _text("OK", 200)

@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.models import AuditEvent
@@ -20,7 +21,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
 from heroshhi.messaging.models import Message
-from heroshhi.whatsapp.models import WebhookDelivery
+from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.services import channel_delete
 from heroshhi.whatsapp.tasks import MAX_ATTEMPTS, delivery_process, webhook_deliveries_sweep
 from heroshhi.whatsapp.tests.webhook_support import (
@@ -107,18 +108,22 @@ def test_the_handshake_refuses_anything_else(client, channel, query):
     assert b"1" not in response.content
 
 
-def test_an_unknown_or_removed_channel_is_not_found(send, client, world, channel):
+def test_an_unknown_or_removed_channel_is_not_found(
+    send, client, world, channel, django_capture_on_commit_callbacks
+):
     unknown = webhook_path(channel).replace(str(channel.pk), str(uuid.uuid4()))
     assert client.post(unknown, b"{}", content_type="application/json").status_code == 404
+    assert send(channel, envelope([])).status_code == 200  # now remembered by this process
 
-    channel_delete(
-        workspace=world.a, actor=Actor.user(world.alice.pk, role=Role.OWNER), channel=channel
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        channel_delete(
+            workspace=world.a, actor=Actor.user(world.alice.pk, role=Role.OWNER), channel=channel
+        )
 
     assert send(channel, envelope([])).status_code == 404
     query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}
     assert client.get(webhook_path(channel), query).status_code == 404
-    assert _deliveries(world) == []
+    assert len(_deliveries(world)) == 1
 
 
 # Signatures -------------------------------------------------------------------------------
@@ -237,9 +242,7 @@ def test_a_signed_body_we_cannot_read_is_kept_as_unprocessable_and_acknowledged(
 
 
 @pytest.mark.django_db(transaction=True)  # keys are cached only once their creation commits
-def test_the_ack_reads_the_channel_and_writes_the_inbox_row_and_nothing_else(
-    client, world, channel
-):
+def test_the_ack_writes_the_inbox_row_and_nothing_else(client, world, channel):
     from django.test.utils import CaptureQueriesContext
 
     def body(wamid):
@@ -248,7 +251,7 @@ def test_the_ack_reads_the_channel_and_writes_the_inbox_row_and_nothing_else(
         )
 
     # Warm up: the first message creates the workspace's index key, which resets this
-    # process's key cache; from the second on, every key is cached.
+    # process's key cache; from the second on, every key (and the channel) is remembered.
     post(client, channel, body("wamid.ack.0"))
     post(client, channel, body("wamid.ack.1"))
     with CaptureQueriesContext(connection) as queries:
@@ -259,10 +262,37 @@ def test_the_ack_reads_the_channel_and_writes_the_inbox_row_and_nothing_else(
     # What follows the inbox INSERT is the processing task, run eagerly on commit in tests.
     stored = next(n for n, sql in enumerate(statements) if "INSERT INTO" in sql)
     ack = statements[: stored + 1]
-    # The channel, then the inbox row: no session, user, membership or key reads.
-    assert len(ack) == 2, [sql[:120] for sql in ack]
-    assert "whatsapp_whatsappchannel" in ack[0]
-    assert 'INSERT INTO "whatsapp_webhookdelivery"' in ack[1]
+    # No channel, session, user, membership or key reads: only the inbox row.
+    assert len(ack) == 1, [sql[:120] for sql in ack]
+    assert 'INSERT INTO "whatsapp_webhookdelivery"' in ack[0]
+
+
+def test_a_remembered_channel_is_forgotten_once_removed_and_expires_elsewhere(
+    send, world, channel, monkeypatch
+):
+    from heroshhi.whatsapp import routing
+
+    hello = envelope([change(channel, contacts=[contact()], messages=[text_message("w.1", "Hi")])])
+    assert send(channel, hello).status_code == 200
+    assert routing.webhook_channel(channel.pk) is not None
+    # Another process removed it: this one keeps taking its traffic only until it expires.
+    with workspace_scope(world.a):
+        WhatsAppChannel.objects.filter(pk=channel.pk).update(deleted_at=timezone.now())
+    assert routing.webhook_channel(channel.pk) is not None
+    later = routing.time.monotonic() + routing.REMEMBER_SECONDS + 1
+    monkeypatch.setattr(routing.time, "monotonic", lambda: later)
+    assert routing.webhook_channel(channel.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_remembered_channel_deleted_outright_is_not_found_not_an_error(send, world, channel):
+    hello = envelope([change(channel, contacts=[contact()], messages=[text_message("w.1", "Hi")])])
+    assert send(channel, hello).status_code == 200
+    with workspace_scope(world.a):
+        WhatsAppChannel.objects.filter(pk=channel.pk).delete()
+
+    assert send(channel, hello).status_code == 404
+    assert send(channel, hello).status_code == 404  # and no longer remembered
 
 
 def test_the_stored_body_is_encrypted_with_its_digest_beside_it(send, client, world, channel):
