@@ -340,6 +340,23 @@ def _alice_media_kwargs(world: World) -> dict[str, str]:
     return {**kwargs, "message_id": str(message.pk)}
 
 
+def _alice_optout_ids(world: World) -> set[str]:
+    """The ledger records about Alice's lead, one written on first use."""
+    from heroshhi.leads.models import Lead
+    from heroshhi.messaging import optout
+    from heroshhi.messaging.models import OptOutRecord
+
+    lead_id = _alice_lead_id(world)
+    with workspace_scope(world.a):
+        if not OptOutRecord.objects.exists():
+            optout.lead_opt_out(
+                workspace=world.a,
+                actor=Actor.user(world.alice.pk, role=Role.OWNER),
+                lead=Lead.objects.get(pk=lead_id),
+            )
+        return {str(pk) for pk in OptOutRecord.objects.values_list("pk", flat=True)}
+
+
 def _alice_privacy_request_id(world: World) -> str:
     """An access request about Alice's lead, recorded on first use."""
     from heroshhi.leads.models import Lead
@@ -510,6 +527,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "messaging:status": WorkspacePage(_alice_conversation_kwargs),
     "messaging:lead_panel": WorkspacePage(_lead_kwargs),
     "messaging:lead_optout": WorkspacePage(_lead_kwargs),
+    "messaging:optout_ledger": WorkspacePage(_no_kwargs),
     "messaging:lead_call_log": WorkspacePage(_lead_kwargs),
     "whatsapp:list": WorkspacePage(_no_kwargs),
     "whatsapp:add": WorkspacePage(_no_kwargs),
@@ -545,6 +563,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
         lambda world: {**_incident_kwargs(world), "kind": "cert_in"}
     ),
     "api:lead_consent_state": Public("see API_OPERATIONS"),
+    "api:optouts_list": Public("see API_OPERATIONS"),
     "api:lead_consent_record": Public("see API_OPERATIONS"),
     "privacy:lead_unrestrict": WorkspacePage(_lead_kwargs),
     "privacy_public:form": Public(
@@ -707,6 +726,7 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
         _lead_kwargs, body={"type": "text", "text": "sneaky"}
     ),
     "GET /api/v1/leads/{lead_id}/opt-out": ForeignObject(_lead_kwargs),
+    "GET /api/v1/opt-outs": ScopedList(_alice_optout_ids),
     "POST /api/v1/leads/{lead_id}/opt-out": ForeignObject(_lead_kwargs),
     "POST /api/v1/leads/{lead_id}/opt-in": ForeignObject(_lead_kwargs),
     "POST /api/v1/workspace/export": ScopedCreate({}, _alice_export_ids),
@@ -832,6 +852,8 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
         assert _workspace_a_state(populated) == state_before
         return
     if isinstance(probe, ScopedList):
+        # Alice's objects exist before Charlie asks, so a leak would show.
+        alice_ids = probe.alice_ids(populated)
         if probe.body is None:
             response = call(path, **headers)
         else:
@@ -840,7 +862,7 @@ def test_charlie_cannot_reach_alices_objects_through_the_api(client, populated, 
         # A streamed download (the CSV export) is read to the end like any other body.
         raw = b"".join(response.streaming_content) if response.streaming else response.content
         body = raw.decode()
-        leaked = [uid for uid in probe.alice_ids(populated) if uid in body]
+        leaked = [uid for uid in alice_ids if uid in body]
         assert leaked == []
         return
     before = probe.alice_ids(populated)

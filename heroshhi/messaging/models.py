@@ -207,6 +207,8 @@ class OptOutRecord(WorkspaceOwned):
         indexes = [
             models.Index(fields=["workspace", "phone_bidx", "-created_at"], name="optout_phone"),
             models.Index(fields=["workspace", "wa_user_bidx", "-created_at"], name="optout_user"),
+            # The ledger page and GET /opt-outs walk a workspace's records newest first.
+            models.Index(fields=["workspace", "-created_at", "-seq", "-id"], name="optout_recent"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from heroshhi.messaging import views
+from heroshhi.messaging import views, views_optouts
 
 app_name = "messaging"
 
 # Team inbox pages.
 urlpatterns = [
     path("", views.inbox, name="inbox"),
+    path("opt-outs/", views_optouts.optout_ledger, name="optout_ledger"),
     path("<uuid:conversation_id>/", views.conversation_detail, name="conversation"),
     path("<uuid:conversation_id>/live/", views.conversation_live, name="live"),
     path("<uuid:conversation_id>/send/", views.conversation_send, name="send"),
