@@ -204,45 +204,80 @@ def _body(serial: int, *, batch: int, contacts: int) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float]:
-    """POST every body with ``concurrency`` threads; (ack latencies in ms, wall seconds)."""
-    import httpx
+# Load generators run in their own processes: client threads sharing one interpreter would
+# queue on its lock and add that wait to the latencies measured.
+CLIENT_PROCESSES = 4
 
+
+def _post_all(url: str, shares: list[list[tuple[bytes, str]]], start: Any, out: Any) -> None:
+    """One load-generator process: a thread and a keep-alive connection per share."""
+    import http.client
+
+    parts = urlsplit(url)
     latencies: list[float] = []
     failures: list[int] = []
     lock = threading.Lock()
-    queue = iter(bodies)
 
-    def work() -> None:
-        with httpx.Client(timeout=30, trust_env=False) as client:
-            while True:
-                with lock:
-                    body = next(queue, None)
-                if body is None:
-                    return
-                signature = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-                started = time.perf_counter()
-                response = client.post(
-                    url,
-                    content=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "X-Hub-Signature-256": f"sha256={signature}",
-                    },
-                )
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    latencies.append(elapsed)
-                    if response.status_code != 200:
-                        failures.append(response.status_code)
+    def work(share: list[tuple[bytes, str]]) -> None:
+        connection = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=60)
+        start.wait()
+        for body, signature in share:
+            started = time.perf_counter()
+            connection.request(
+                "POST",
+                parts.path,
+                body=body,
+                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+            )
+            response = connection.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                if response.status != 200:
+                    failures.append(response.status)
+        connection.close()
 
-    threads = [threading.Thread(target=work) for _ in range(concurrency)]
-    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    out.send((latencies, failures))
+
+
+def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float]:
+    """POST every body over ``concurrency`` connections; (ack latencies in ms, wall seconds)."""
+    import multiprocessing
+
+    signed = [
+        (body, "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest())
+        for body in bodies
+    ]
+    shares = [signed[n::concurrency] for n in range(concurrency)]
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    processes, pipes = [], []
+    for p in range(min(concurrency, CLIENT_PROCESSES)):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_post_all, args=(url, shares[p::CLIENT_PROCESSES], start, sender)
+        )
+        process.start()
+        processes.append(process)
+        pipes.append(receiver)
+    time.sleep(1.0)  # every process up and connected before the clock starts
+    started = time.perf_counter()
+    start.set()
+    latencies: list[float] = []
+    failures: list[int] = []
+    for receiver in pipes:
+        got, failed = receiver.recv()
+        latencies += got
+        failures += failed
     wall = time.perf_counter() - started
+    for process in processes:
+        process.join()
     if failures:
         raise SystemExit(f"{len(failures)} webhook POSTs failed, e.g. HTTP {failures[0]}")
     return latencies, wall

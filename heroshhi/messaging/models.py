@@ -85,10 +85,14 @@ class Message(WorkspaceOwned):
         # Inbound messages are simply received.
         RECEIVED = "received", _("Received")
 
+    # No single-column indexes on these two: the thread and lead indexes below lead with
+    # them, and every inbound message would otherwise update two more indexes.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="messages")
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     # Text, caption or the rendered template body.

@@ -5,11 +5,12 @@ monotonic order, a preference by its event key, a call by call id and event), so
 can be processed twice (broker redelivery after a worker died, the sweeper, two workers at
 once) without doubling anything.
 
-Throughput: a claim is one statement that counts the attempt and returns the row; the
-items and the delivery's final state then commit in one transaction, under a row lock
-that makes a second worker skip the delivery rather than redo it. When a backlog builds up
-(PostgreSQL), a task claims up to ``CLAIM_BATCH`` never-claimed deliveries with
-``FOR UPDATE SKIP LOCKED``; their own tasks later find them done.
+Throughput: a claim is one statement that counts the attempt and returns the rows. When a
+backlog builds up (PostgreSQL), a task claims up to ``CLAIM_BATCH`` never-claimed deliveries
+with ``FOR UPDATE SKIP LOCKED``; their own tasks later find them done. A workspace's
+deliveries are then processed in one transaction, one worker per workspace at a time, with
+messages from known contacts and statuses written set-based (docs/adr/0009); everything else
+goes item by item in the same transaction.
 
 Failures are sorted the way convention 8 asks:
 
@@ -241,6 +242,7 @@ def _process_together(deliveries: list[WebhookDelivery]) -> int:
             # the delivery rows: a second worker given the same delivery skips it instead
             # of doing the same work at the same time.
             with transaction.atomic():
+                _take_workspace_turn(workspace)
                 held = _lock(live)
                 mine = [delivery for delivery in live if delivery.pk in held]
                 _finish(
@@ -253,6 +255,22 @@ def _process_together(deliveries: list[WebhookDelivery]) -> int:
                     _keep_for_retry(delivery, f"crashed:{type(exc).__name__}", delivery.summary)
             raise
     return done + len(mine)
+
+
+# Class of the PostgreSQL advisory locks below (the second key is the workspace's).
+_WORKSPACE_TURN_LOCK = 7101
+
+
+def _take_workspace_turn(workspace: Workspace) -> None:
+    """Wait until no other worker is processing this workspace's deliveries; held until
+    the transaction ends. Without it, two workers locking a workspace's conversations in
+    bulk and its assignment and audit rows one by one can each wait for the other (a
+    deadlock PostgreSQL breaks only after a second). Workspaces still run in parallel."""
+    if connection.vendor != "postgresql":
+        return  # SQLite lets one writer in at a time anyway
+    key = int.from_bytes(workspace.pk.bytes[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_WORKSPACE_TURN_LOCK, key])
 
 
 def _lock(deliveries: list[WebhookDelivery]) -> set[uuid.UUID]:

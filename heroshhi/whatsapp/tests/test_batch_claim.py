@@ -140,3 +140,37 @@ def test_a_delivery_claimed_but_held_while_processing_is_not_processed_twice(wor
     with workspace_scope(world.a):
         assert not Message.objects.exists()
     assert _state(world)[str(delivery.pk)][0] == "received"
+
+
+def test_one_worker_at_a_time_per_workspace_and_other_workspaces_go_on(world):
+    from django.db import OperationalError
+
+    from heroshhi.whatsapp import tasks
+
+    mine = _stored(world, make_channel(world.a), 1)[0]
+    with workspace_scope(world.b):
+        theirs = WebhookDelivery.objects.create(
+            workspace=world.b,
+            channel=make_channel(world.b),
+            body=encode(envelope([])).decode(),
+            body_sha256="x",
+        )
+    key = int.from_bytes(world.a.pk.bytes[:4], "big", signed=True)
+
+    with _other_connection() as other:
+        # Another worker is processing workspace A's deliveries.
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [tasks._WORKSPACE_TURN_LOCK, key])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '300ms'")
+        try:
+            with pytest.raises(OperationalError):
+                deliveries_process(delivery_id=str(mine.pk), limit=1)
+            assert deliveries_process(delivery_id=str(theirs.pk), limit=1) == 1
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+        other.rollback()
+
+    assert _state(world)[str(mine.pk)] == ("received", 1)
+    assert deliveries_process(delivery_id=str(mine.pk), limit=1) == 1
+    assert _state(world)[str(mine.pk)] == ("processed", 2)
