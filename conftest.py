@@ -52,7 +52,7 @@ def _wa_simulator_server() -> Iterator[SimulatorClient]:
 
 
 @pytest.fixture
-def wa_simulator(_wa_simulator_server: SimulatorClient, settings) -> SimulatorClient:
+def wa_simulator(_wa_simulator_server: SimulatorClient, settings) -> Iterator[SimulatorClient]:
     """A running WhatsApp Cloud API simulator, reset for this test, that the app talks to.
 
     `settings.WHATSAPP_GRAPH_BASE_URL` points at it for the test. The reset forgets everything,
@@ -68,4 +68,7 @@ def wa_simulator(_wa_simulator_server: SimulatorClient, settings) -> SimulatorCl
     """
     _wa_simulator_server.reset(everything=True)
     settings.WHATSAPP_GRAPH_BASE_URL = _wa_simulator_server.base_url
-    return _wa_simulator_server
+    yield _wa_simulator_server
+    # Before the database is emptied: no late status webhook of this test may reach the
+    # live server (on SQLite it shares the test's connection) while it is.
+    _wa_simulator_server.reset(everything=True)

@@ -1,13 +1,19 @@
 """WhatsApp webhook intake at rising concurrency: ``.venv/bin/python bench/webhooks.py``.
 
-Starts the real stack on a throw-away database, POSTs signed Cloud API webhooks (one or
-more inbound messages each) at concurrency 1, 4, 16 and 32, and prints for each level:
+Starts the real stack on a throw-away database, POSTs signed Cloud API webhooks at
+concurrency 1, 4, 16 and 32, and prints for each level:
 
 * ack latency p50 / p99 (the budget: p99 ≤ 50 ms): store the body, answer 200;
 * ack throughput (requests/s the web server acknowledged);
-* processed events/s: messages fully stored by the worker (lead matched or created,
-  message encrypted, conversation and timeline updated), from the first POST until the last
-  message is in the database (the budget: ≥ 3,000 events/s on 2 cores with PostgreSQL).
+* processed events/s: items fully applied by the workers, from the first POST until no
+  delivery is left unprocessed (the budget: ≥ 3,000 events/s on 2 cores with PostgreSQL).
+  An item is an inbound message (lead matched, message encrypted, conversation, counters
+  and timeline updated) or, with ``--statuses``, a delivery status of one of our sends.
+
+First every contact of the pool writes once (that creates their leads; the rate is printed),
+so the levels measure contacts the business already talks to. ``--batch`` items go in each
+POST, as Meta batches them under load; ``--statuses 0.5`` makes half of them statuses
+(sent, delivered, read of sends seeded before each level).
 
 What it needs (it refuses to run without both; SQLite cannot take a web server and a worker
 writing at once at these rates):
@@ -19,13 +25,12 @@ writing at once at these rates):
   ``REDIS_URL`` (cache, rate limits) is used when set.
 
 It runs gunicorn (``--web-workers`` processes, 4 threads each) and one Celery worker
-(``--task-workers`` processes) as subprocesses, with keys and files in a temporary folder.
-Contacts come from a pool of ``--contacts`` numbers: the first messages create their leads,
-later ones join them, as in real traffic::
+(``--task-workers`` processes) as subprocesses, with keys and files in a temporary folder;
+the load comes from separate processes::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/1 REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/webhooks.py --requests 400 --batch 1
+        .venv/bin/python bench/webhooks.py --requests 400 --batch 20 --statuses 0.5
 """
 
 from __future__ import annotations
@@ -176,27 +181,38 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
 # Load -----------------------------------------------------------------------------------
 
 
-def _body(serial: int, *, batch: int, contacts: int) -> bytes:
-    messages, people = [], []
-    for offset in range(batch):
-        n = serial * batch + offset
-        wa_id = f"9190{n % contacts:08d}"
-        people.append({"profile": {"name": f"Bench {n % contacts}"}, "wa_id": wa_id})
-        messages.append(
-            {
-                "from": wa_id,
-                "id": f"wamid.bench.{n}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": f"Message {n}"},
-            }
-        )
-    value = {
+def _wa_id(contact: int) -> str:
+    return f"9190{contact:08d}"
+
+
+def _body(messages: list[tuple[int, int]], statuses: list[tuple[int, str]]) -> bytes:
+    """One signed-to-be POST: inbound messages (serial, contact) and delivery statuses
+    (outbound serial, status) for our own earlier sends."""
+    now = str(int(time.time()))
+    value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
-        "contacts": people,
-        "messages": messages,
     }
+    if messages:
+        value["contacts"] = [
+            {"profile": {"name": f"Bench {contact}"}, "wa_id": _wa_id(contact)}
+            for _serial, contact in messages
+        ]
+        value["messages"] = [
+            {
+                "from": _wa_id(contact),
+                "id": f"wamid.bench.{serial}",
+                "timestamp": now,
+                "type": "text",
+                "text": {"body": f"Message {serial}"},
+            }
+            for serial, contact in messages
+        ]
+    if statuses:
+        value["statuses"] = [
+            {"id": f"wamid.out.{serial}", "status": status, "timestamp": now, "recipient_id": "0"}
+            for serial, status in statuses
+        ]
     body = {
         "object": "whatsapp_business_account",
         "entry": [{"id": "200000000000001", "changes": [{"field": "messages", "value": value}]}],
@@ -246,8 +262,9 @@ def _post_all(url: str, shares: list[list[tuple[bytes, str]]], start: Any, out: 
     out.send((latencies, failures))
 
 
-def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float]:
-    """POST every body over ``concurrency`` connections; (ack latencies in ms, wall seconds)."""
+def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float, float]:
+    """POST every body over ``concurrency`` connections; (ack latencies in ms, the moment
+    the first POST went out, seconds until the last was acknowledged)."""
     import multiprocessing
 
     signed = [
@@ -280,29 +297,53 @@ def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float],
         process.join()
     if failures:
         raise SystemExit(f"{len(failures)} webhook POSTs failed, e.g. HTTP {failures[0]}")
-    return latencies, wall
+    return latencies, started, wall
 
 
-def _messages_stored(workspace: Any) -> int:
+def _wait_processed(workspace: Any, timeout: float) -> float:
+    """Until no delivery is left unprocessed; the moment that was seen."""
     from heroshhi.core.tenancy import workspace_scope
-    from heroshhi.messaging.models import Message
+    from heroshhi.whatsapp.models import WebhookDelivery
 
-    with workspace_scope(workspace):
-        return Message.objects.count()
-
-
-def _wait_processed(workspace: Any, expected: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while True:
-        if _messages_stored(workspace) >= expected:
+        with workspace_scope(workspace):
+            deliveries = WebhookDelivery.objects.values_list("status", flat=True)
+            left = sum(1 for status in deliveries if status == WebhookDelivery.Status.RECEIVED)
+            failed = [s for s in deliveries if s == WebhookDelivery.Status.UNPROCESSABLE]
+        if failed:
+            raise SystemExit(f"{len(failed)} deliveries could not be processed")
+        if left == 0:
             return time.perf_counter()
         if time.monotonic() > deadline:
-            stored = _messages_stored(workspace)
-            raise SystemExit(f"only {stored:,} of {expected:,} messages stored in {timeout:.0f} s")
+            raise SystemExit(f"{left:,} deliveries still unprocessed after {timeout:.0f} s")
         time.sleep(0.05)
 
 
-def _run(*, url: str, requests: int, batch: int, contacts: int) -> None:
+def _seed_outbound(workspace: Any, first: int, count: int) -> None:
+    """Our own sends, one per known contact in turn, whose statuses the next level reports."""
+    from heroshhi.core.tenancy import workspace_scope
+    from heroshhi.messaging.models import Conversation, Message
+
+    with workspace_scope(workspace):
+        conversations = list(Conversation.objects.order_by("pk"))
+        Message.objects.bulk_create(
+            Message(
+                workspace=workspace,
+                conversation=conversation,
+                lead_id=conversation.lead_id,
+                direction=Message.Direction.OUTBOUND,
+                kind=Message.Kind.TEXT,
+                body="Thanks for writing",
+                provider_message_id=f"wamid.out.{serial}",
+                status=Message.Status.PENDING,
+            )
+            for serial in range(first, first + count)
+            for conversation in [conversations[serial % len(conversations)]]
+        )
+
+
+def _run(*, url: str, requests: int, batch: int, statuses_share: float, contacts: int) -> None:
     from django.db import connection
 
     from heroshhi.accounts.services import user_create
@@ -338,19 +379,43 @@ def _run(*, url: str, requests: int, batch: int, contacts: int) -> None:
     )
     webhook = f"{url}/webhooks/whatsapp/{channel.pk}/"
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    per_post_statuses = round(batch * statuses_share)
+    per_post_messages = batch - per_post_statuses
     print(
-        f"{connection.vendor}; {requests:,} POSTs per level, {batch} message(s) each, "
-        f"{contacts:,} contacts; Python {sys.version.split()[0]}; load average {load}\n"
+        f"{connection.vendor}; {requests:,} POSTs per level, each {per_post_messages} inbound "
+        f"message(s) and {per_post_statuses} status(es); {contacts:,} contacts; "
+        f"Python {sys.version.split()[0]}; load average {load}\n"
     )
+    # Every contact writes once, which creates their lead: the levels then measure the
+    # steady state of contacts the business already talks to.
+    warm_up = [_body([(contact, contact)], []) for contact in range(contacts)]
+    _latencies, started, _wall = _fire(webhook, warm_up, 4)
+    done = _wait_processed(workspace, timeout=600)
+    print(f"new contacts: {contacts:,} leads created at {contacts / (done - started):,.0f}/s\n")
+
     print(f"{'concurrency':>11} {'ack p50':>10} {'ack p99':>10} {'acks/s':>9} {'events/s':>10}")
-    serial = 0
+    message_serial, status_serial = contacts, 0
+    steps = ("sent", "delivered", "read")
     for level in LEVELS:
-        bodies = [_body(serial + i, batch=batch, contacts=contacts) for i in range(requests)]
-        serial += requests
-        before = _messages_stored(workspace)
-        started = time.perf_counter()
-        latencies, wall = _fire(webhook, bodies, level)
-        done = _wait_processed(workspace, before + requests * batch, timeout=600)
+        status_count = requests * per_post_statuses
+        sends = -(-status_count // len(steps))
+        _seed_outbound(workspace, status_serial // len(steps), sends)
+        bodies = []
+        for _ in range(requests):
+            messages = [
+                (message_serial + i, (message_serial + i) % contacts)
+                for i in range(per_post_messages)
+            ]
+            statuses = [
+                ((status_serial + i) // len(steps), steps[(status_serial + i) % len(steps)])
+                for i in range(per_post_statuses)
+            ]
+            message_serial += per_post_messages
+            status_serial += per_post_statuses
+            bodies.append(_body(messages, statuses))
+        status_serial = -(-status_serial // len(steps)) * len(steps)
+        latencies, started, wall = _fire(webhook, bodies, level)
+        done = _wait_processed(workspace, timeout=600)
         cuts = statistics.quantiles(latencies, n=100, method="inclusive")
         events_per_second = requests * batch / (done - started)
         print(
@@ -362,7 +427,13 @@ def _run(*, url: str, requests: int, batch: int, contacts: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400, help="POSTs per concurrency level")
-    parser.add_argument("--batch", type=int, default=1, help="inbound messages per POST")
+    parser.add_argument("--batch", type=int, default=1, help="events (items) per POST")
+    parser.add_argument(
+        "--statuses",
+        type=float,
+        default=0.0,
+        help="share of each POST's items that are delivery statuses (0 to 1)",
+    )
     parser.add_argument("--contacts", type=int, default=500, help="distinct senders")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--task-workers", type=int, default=2, help="Celery processes")
@@ -386,6 +457,7 @@ def main() -> None:
                 url=f"http://127.0.0.1:{port}",
                 requests=args.requests,
                 batch=args.batch,
+                statuses_share=min(max(args.statuses, 0.0), 1.0),
                 contacts=args.contacts,
             )
 

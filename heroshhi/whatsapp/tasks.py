@@ -28,12 +28,14 @@ Failures are sorted the way convention 8 asks:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from contextlib import nullcontext, suppress
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -64,8 +66,13 @@ MAX_ATTEMPTS = 5
 # A RECEIVED delivery not (re)queued for this long has been lost by the broker or its worker.
 REQUEUE_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 500
-# Deliveries one task claims when a backlog has built up (PostgreSQL only).
+# Deliveries processed together in one transaction.
 CLAIM_BATCH = 20
+# How long a wake-up (see inbox_wake) stands: the task it queued removes it on starting,
+# and if that task is lost with its worker, wake-ups are held back no longer than this.
+WAKE_SECONDS = 5
+# How long one inbox task drains before handing over to a fresh task.
+DRAIN_SECONDS = 5.0
 ERROR_MAX = 200
 # Raw bodies hold names, numbers and message text already copied (encrypted) where they
 # belong; they are kept only as long as they help to investigate a delivery.
@@ -73,9 +80,36 @@ KEEP_PROCESSED = timedelta(days=7)
 KEEP_UNPROCESSABLE = timedelta(days=30)
 
 
+def inbox_wake(workspace_id: uuid.UUID) -> None:
+    """Make sure a task will drain the workspace's inbox; called once a delivery is stored.
+
+    At most one wake-up stands per workspace, so a burst of deliveries queues one task, not
+    one each: the task removes the wake-up before it claims anything, so a delivery stored
+    while the wake-up stood is claimed by that task, and one stored after it was removed
+    queues the next."""
+    key = _wake_key(workspace_id)
+    if not cache.add(key, 1, timeout=WAKE_SECONDS):
+        return
+    try:
+        process_webhook_inbox.delay(str(workspace_id))
+    except Exception:
+        cache.delete(key)  # the next delivery tries again; the sweeper covers this one
+        raise
+
+
+def _wake_key(workspace_id: uuid.UUID) -> str:
+    return f"wa-inbox-wake:{workspace_id}"
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def process_webhook_delivery(delivery_id: str, limit: int = CLAIM_BATCH) -> None:
-    deliveries_process(delivery_id=delivery_id, limit=limit)
+def process_webhook_inbox(workspace_id: str) -> None:
+    inbox_drain(workspace_id=uuid.UUID(workspace_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_webhook_delivery(delivery_id: str) -> None:
+    """One delivery by id: the sweeper's retry of a delivery a worker did not finish."""
+    delivery_process(delivery_id=delivery_id)
 
 
 @shared_task
@@ -97,9 +131,7 @@ def webhook_deliveries_sweep() -> int:
             .update(queued_at=now)
         )
         if claimed:
-            # Just this one: the sweeper counts what it re-queues, and a retry should not
-            # pull fresh deliveries (which have their own tasks) along with it.
-            process_webhook_delivery.delay(str(pk), limit=1)
+            process_webhook_delivery.delay(str(pk))
             requeued += 1
     if requeued:
         logger.info("re-queued webhook deliveries", extra={"count": requeued})
@@ -125,83 +157,89 @@ def webhook_deliveries_prune() -> int:
 def delivery_process(*, delivery_id: str) -> WebhookDelivery | None:
     """Process one inbox row by id (found unscoped, processed in its workspace's scope).
     None when it does not exist, is already finished, or another worker holds it."""
-    claimed = _claim(delivery_id, limit=1)
+    claimed = _claim(delivery_id)
     if not claimed:
         return None
     return claimed[0] if _process_together(claimed) else None
 
 
-def deliveries_process(*, delivery_id: str, limit: int = CLAIM_BATCH) -> int:
-    """Process the named delivery and, when a backlog has built up, up to ``limit - 1``
-    other deliveries no worker has claimed yet; the number processed. Their own tasks,
-    arriving later, find them finished (or held by this worker) and do nothing.
+def inbox_drain(*, workspace_id: uuid.UUID, budget_seconds: float = DRAIN_SECONDS) -> int:
+    """Process the workspace's never-claimed deliveries, ``CLAIM_BATCH`` at a time, until
+    none is left; the number processed. After ``budget_seconds`` a fresh task carries on,
+    so one busy workspace cannot hold a worker from everyone else's.
 
-    A workspace's deliveries are processed together, in one transaction with set-based
-    writes. If that fails, each is retried on its own, so one that crashes is kept for a
-    retry without holding back the others; the first crash is raised at the end."""
+    A batch that crashes is kept for the sweeper (its attempts counted) and the drain goes
+    on; the first crash is raised at the end."""
+    cache.delete(_wake_key(workspace_id))
+    deadline = time.monotonic() + budget_seconds
     crash: Exception | None = None
     done = 0
-    by_workspace: dict[uuid.UUID, list[WebhookDelivery]] = {}
-    for delivery in _claim(delivery_id, limit=limit):
-        by_workspace.setdefault(delivery.workspace_id, []).append(delivery)
-    for group in by_workspace.values():
-        try:
-            done += _process_together(group)
-            continue
-        except Exception as exc:
-            if len(group) == 1:
-                crash = crash or exc
-                continue
-        for delivery in group:
-            try:
-                done += _process_together([delivery])
-            except Exception as exc:
-                crash = crash or exc
+    while claimed := _claim_fresh(workspace_id, limit=CLAIM_BATCH):
+        processed, failed = _process_batch(claimed)
+        done, crash = done + processed, crash or failed
+        if time.monotonic() > deadline:
+            inbox_wake(workspace_id)
+            break
     if crash is not None:
         raise crash
     return done
 
 
-# Claims in one statement (UPDATE … RETURNING). On PostgreSQL, SKIP LOCKED passes over rows
-# another worker is claiming or processing (see _lock): it has them, and counting an attempt
-# against them would be wrong. A batch takes the named delivery first.
+def _process_batch(deliveries: list[WebhookDelivery]) -> tuple[int, Exception | None]:
+    """Claimed deliveries of one workspace, together, in one transaction with set-based
+    writes. If that fails, each is retried on its own, so one that crashes is kept for a
+    retry without holding back the others. (number processed, first crash)"""
+    try:
+        return _process_together(deliveries), None
+    except Exception as exc:
+        if len(deliveries) == 1:
+            return 0, exc
+    done, crash = 0, None
+    for delivery in deliveries:
+        try:
+            done += _process_together([delivery])
+        except Exception as exc:
+            crash = crash or exc
+    return done, crash
+
+
+# Claims in one statement (UPDATE … RETURNING) that commits at once, so the attempt counts
+# even if the worker is then killed. On PostgreSQL, SKIP LOCKED passes over rows another
+# worker is claiming or processing (see _lock): it has them, and counting an attempt
+# against them would be wrong; SQLite lets one writer in at a time anyway.
 _CLAIM_ONE = (
     "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
-    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery WHERE status = %s AND id = %s) "
+    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery WHERE status = %s AND id = %s{lock}) "
     "RETURNING *"
 )
-_CLAIM_ONE_PG = (
-    "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
-    "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery WHERE status = %s AND id = %s "
-    "FOR UPDATE SKIP LOCKED) RETURNING *"
-)
-_CLAIM_BATCH_PG = (
+_CLAIM_FRESH = (
     "UPDATE whatsapp_webhookdelivery SET attempts = attempts + 1, queued_at = %s "
     "WHERE id IN (SELECT id FROM whatsapp_webhookdelivery "
-    "WHERE status = %s AND (id = %s OR attempts = 0) "
-    "ORDER BY id = %s DESC, queued_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+    "WHERE status = %s AND attempts = 0 AND workspace_id = %s "
+    "ORDER BY queued_at LIMIT %s{lock}) RETURNING *"
 )
 
 
-def _claim(delivery_id: str, *, limit: int) -> list[WebhookDelivery]:
-    """Count an attempt on the named RECEIVED delivery (plus, on PostgreSQL, up to
-    ``limit - 1`` never-claimed ones that no other worker has locked) and load them, in one
-    statement that commits at once: the attempt counts even if this worker is killed."""
+def _claim(delivery_id: str) -> list[WebhookDelivery]:
+    """Count an attempt on the named RECEIVED delivery and load it."""
     try:
         pk = uuid.UUID(str(delivery_id))
     except ValueError:
         return []
-    params: list[object] = [connection.ops.adapt_datetimefield_value(timezone.now())]
-    if connection.vendor != "postgresql":
-        sql = _CLAIM_ONE
-        params += [WebhookDelivery.Status.RECEIVED, _db_pk(pk)]
-    elif limit > 1:
-        sql = _CLAIM_BATCH_PG
-        params += [WebhookDelivery.Status.RECEIVED, pk, pk, limit]
-    else:
-        sql = _CLAIM_ONE_PG
-        params += [WebhookDelivery.Status.RECEIVED, pk]
-    claimed = list(WebhookDelivery.objects.unscoped().raw(sql, params))
+    return _claimed(_CLAIM_ONE, [WebhookDelivery.Status.RECEIVED, _db_uuid(pk)])
+
+
+def _claim_fresh(workspace_id: uuid.UUID, *, limit: int) -> list[WebhookDelivery]:
+    """Count an attempt on up to ``limit`` of the workspace's never-claimed deliveries,
+    oldest first, and load them."""
+    params = [WebhookDelivery.Status.RECEIVED, _db_uuid(workspace_id), limit]
+    return _claimed(_CLAIM_FRESH, params)
+
+
+def _claimed(sql: str, params: list[object]) -> list[WebhookDelivery]:
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    claimed = list(WebhookDelivery.objects.unscoped().raw(sql.format(lock=lock), [now, *params]))
     channels = (
         WhatsAppChannel.objects.unscoped()
         .select_related("workspace")
@@ -210,11 +248,11 @@ def _claim(delivery_id: str, *, limit: int) -> list[WebhookDelivery]:
     for delivery in claimed:
         delivery.channel = channels[delivery.channel_id]
         delivery.workspace = delivery.channel.workspace
-    return sorted(claimed, key=lambda delivery: delivery.pk != pk)
+    return sorted(claimed, key=lambda delivery: delivery.queued_at)
 
 
-def _db_pk(pk: uuid.UUID) -> object:
-    return WebhookDelivery._meta.pk.get_db_prep_value(pk, connection)
+def _db_uuid(value: uuid.UUID) -> object:
+    return WebhookDelivery._meta.pk.get_db_prep_value(value, connection)
 
 
 def _process_together(deliveries: list[WebhookDelivery]) -> int:

@@ -33,7 +33,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import PayloadError, load_body
 from heroshhi.whatsapp.routing import channel_forget, webhook_channel
-from heroshhi.whatsapp.tasks import process_webhook_delivery
+from heroshhi.whatsapp.tasks import inbox_wake
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def _enqueue(delivery: WebhookDelivery) -> None:
     """Hand the delivery to a worker. If the broker is unreachable the delivery is safe in
     the inbox and the sweeper queues it later, so Meta still gets its 200."""
     try:
-        process_webhook_delivery.delay(str(delivery.pk))
+        inbox_wake(delivery.workspace_id)
     except Exception:
         logger.exception(
             "could not queue a webhook delivery; the sweeper will",

@@ -1,5 +1,6 @@
-"""A worker takes a backlog of webhook deliveries in batches, without stepping on the rows
-another worker holds. Row locks need PostgreSQL (and a second connection to hold one):
+"""A worker drains a workspace's webhook inbox in batches, without stepping on the rows
+another worker holds, one worker per workspace at a time. Row and advisory locks need
+PostgreSQL (and a second connection to hold one):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/0 \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/1 \\
@@ -17,8 +18,9 @@ from django.db import connection
 
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging.models import Message
+from heroshhi.whatsapp import tasks
 from heroshhi.whatsapp.models import WebhookDelivery
-from heroshhi.whatsapp.tasks import deliveries_process
+from heroshhi.whatsapp.tasks import delivery_process, inbox_drain
 from heroshhi.whatsapp.tests.webhook_support import (
     change,
     contact,
@@ -78,27 +80,39 @@ def _state(world) -> dict[str, tuple[str, int]]:
         }
 
 
-def test_a_task_takes_the_backlog_in_one_batch_and_later_tasks_find_nothing_to_do(world):
+def test_the_drain_takes_the_backlog_in_batches_and_later_tasks_find_nothing_to_do(
+    world, monkeypatch
+):
+    monkeypatch.setattr(tasks, "CLAIM_BATCH", 2)
     channel = make_channel(world.a)
-    first, *others = _stored(world, channel, 5)
+    deliveries = _stored(world, channel, 5)
 
-    assert deliveries_process(delivery_id=str(first.pk), limit=4) == 4
+    assert inbox_drain(workspace_id=world.a.pk) == 5
 
-    state = _state(world)
-    assert state[str(first.pk)] == ("processed", 1)
-    assert sorted(state.values()).count(("processed", 1)) == 4
-    assert sorted(state.values()).count(("received", 0)) == 1
-    # The others' own tasks arrive later: the finished ones are left alone.
-    for delivery in others:
-        deliveries_process(delivery_id=str(delivery.pk), limit=1)
     assert set(_state(world).values()) == {("processed", 1)}
+    # A retry by id (the sweeper's) finds them finished and leaves them alone.
+    assert all(delivery_process(delivery_id=str(d.pk)) is None for d in deliveries)
+    assert inbox_drain(workspace_id=world.a.pk) == 0
     with workspace_scope(world.a):
         assert Message.objects.count() == 5
 
 
-def test_a_batch_skips_deliveries_another_worker_holds(world):
+def test_the_drain_stops_after_its_time_and_queues_a_fresh_task(world, monkeypatch):
+    monkeypatch.setattr(tasks, "CLAIM_BATCH", 2)
     channel = make_channel(world.a)
-    first, held, *_rest = _stored(world, channel, 4)
+    _stored(world, channel, 5)
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.process_webhook_inbox, "delay", queued.append)
+
+    assert inbox_drain(workspace_id=world.a.pk, budget_seconds=0) == 2
+
+    assert queued == [str(world.a.pk)]
+    assert sorted(_state(world).values()).count(("received", 0)) == 3
+
+
+def test_a_drain_skips_deliveries_another_worker_holds(world):
+    channel = make_channel(world.a)
+    _first, held, *_rest = _stored(world, channel, 4)
 
     with _other_connection() as other:
         locked = other.execute(
@@ -106,15 +120,15 @@ def test_a_batch_skips_deliveries_another_worker_holds(world):
             [held.pk],
         ).fetchall()
         assert len(locked) == 1
-        assert deliveries_process(delivery_id=str(first.pk), limit=10) == 3
-        # The named delivery itself, held by another worker, is neither claimed nor done.
-        assert deliveries_process(delivery_id=str(held.pk), limit=10) == 0
+        assert inbox_drain(workspace_id=world.a.pk) == 3
+        # Nor is it claimed by id while another worker holds it.
+        assert delivery_process(delivery_id=str(held.pk)) is None
         other.rollback()
 
     state = _state(world)
     assert state[str(held.pk)] == ("received", 0)
     assert [s for pk, s in state.items() if pk != str(held.pk)] == [("processed", 1)] * 3
-    assert deliveries_process(delivery_id=str(held.pk)) == 1
+    assert inbox_drain(workspace_id=world.a.pk) == 1
     assert _state(world)[str(held.pk)] == ("processed", 1)
 
 
@@ -134,7 +148,7 @@ def test_a_delivery_claimed_but_held_while_processing_is_not_processed_twice(wor
             "SELECT id FROM whatsapp_webhookdelivery WHERE id = %s FOR UPDATE",
             [delivery.pk],
         )
-        assert deliveries_process(delivery_id=str(delivery.pk), limit=1) == 0
+        assert delivery_process(delivery_id=str(delivery.pk)) is None
         other.rollback()
 
     with workspace_scope(world.a):
@@ -144,8 +158,6 @@ def test_a_delivery_claimed_but_held_while_processing_is_not_processed_twice(wor
 
 def test_one_worker_at_a_time_per_workspace_and_other_workspaces_go_on(world):
     from django.db import OperationalError
-
-    from heroshhi.whatsapp import tasks
 
     mine = _stored(world, make_channel(world.a), 1)[0]
     with workspace_scope(world.b):
@@ -164,13 +176,13 @@ def test_one_worker_at_a_time_per_workspace_and_other_workspaces_go_on(world):
             cursor.execute("SET lock_timeout = '300ms'")
         try:
             with pytest.raises(OperationalError):
-                deliveries_process(delivery_id=str(mine.pk), limit=1)
-            assert deliveries_process(delivery_id=str(theirs.pk), limit=1) == 1
+                delivery_process(delivery_id=str(mine.pk))
+            assert delivery_process(delivery_id=str(theirs.pk)) is not None
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SET lock_timeout = 0")
         other.rollback()
 
     assert _state(world)[str(mine.pk)] == ("received", 1)
-    assert deliveries_process(delivery_id=str(mine.pk), limit=1) == 1
+    assert delivery_process(delivery_id=str(mine.pk)) is not None
     assert _state(world)[str(mine.pk)] == ("processed", 2)
