@@ -14,9 +14,10 @@ import hashlib
 import logging
 import mimetypes
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import batched
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -32,6 +33,7 @@ from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.bulk import rows_update
 from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_index
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads.batch import BATCH_MAX, LeadItem, leads_create_many
 from heroshhi.leads.models import Lead, Source, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
 from heroshhi.leads.services import lead_create
@@ -237,16 +239,19 @@ def _receive(
 def inbound_messages_receive_many(
     *, workspace: Workspace, arrivals: Sequence[tuple[WhatsAppChannel, InboundMessage]]
 ) -> dict[int, bool]:
-    """Store a batch of inbound messages from contacts we already talk to, set-based: one
-    read each for known wamids, leads and conversations, one INSERT each for messages and
-    timeline entries, one UPDATE each for conversations and leads. Runs inside the caller's
+    """Store a batch of inbound messages set-based: one read each for known wamids, leads
+    and conversations, one INSERT each for messages and timeline entries, one UPDATE each
+    for conversations and leads. Runs inside the caller's
     transaction and workspace scope; a clash with another worker raises and rolls it all back.
+
+    Numbers we have never seen get their leads (and every lead its conversation on the
+    channel) created together first.
 
     Returns, by position in ``arrivals``, whether each message it took was new (False: a
     duplicate). Everything else is left to ``inbound_message_receive``, one by one: a
-    contact with no lead or conversation yet, one known only by WhatsApp user id or whose
-    user id is not on record, and opt-out keywords. A contact's messages all go the same
-    way, so their order and their effects stay those of the one-by-one path."""
+    contact known only by WhatsApp user id or whose user id is not the one on record, and
+    opt-out keywords. A contact's messages all go the same way, so their order and their
+    effects stay those of the one-by-one path."""
     wamids = {item.wamid for _channel, item in arrivals}
     stored = set(
         Message.objects.filter(provider_message_id__in=wamids).values_list(
@@ -265,26 +270,13 @@ def inbound_messages_receive_many(
             taken[n] = False
         else:
             candidates[n] = (channel, item, phone_bidx)
-    leads: dict[str, uuid.UUID] = {}
-    for lead_id, phone_bidx in (
-        Lead.objects.filter(
-            deleted_at__isnull=True, phone_bidx__in={bidx for *_rest, bidx in candidates.values()}
-        )
-        .order_by("-created_at", "-id")
-        .values_list("pk", "phone_bidx")
-    ):
-        leads[phone_bidx] = lead_id  # the oldest live lead with the number wins, as one by one
-    channels = {channel for channel, *_rest in candidates.values()}
-    # Locked in one order by every worker, for the counters written back below.
-    known = Conversation.objects.select_for_update(no_key=True).filter(
-        lead__in=leads.values(), channel__in=channels
+    leads = _live_leads_by_phone({bidx for *_rest, bidx in candidates.values()})
+    _leads_for_new_numbers(
+        workspace=workspace, candidates=candidates.values(), leads=leads, one_by_one=one_by_one
     )
-    conversations = {(c.lead_id, c.channel_id): c for c in known.order_by("pk")}
-    for channel, item, phone_bidx in candidates.values():
-        conversation = conversations.get((leads.get(phone_bidx), channel.pk))
-        user_bidx = _index(workspace, WA_USER, item.contact.user_id)
-        if conversation is None or (user_bidx and conversation.wa_user_bidx != user_bidx):
-            one_by_one.add((channel.pk, phone_bidx))
+    conversations = _conversations_for(
+        workspace=workspace, candidates=candidates.values(), leads=leads, one_by_one=one_by_one
+    )
     fresh: list[tuple[Conversation, InboundMessage]] = []
     seen: set[str] = set()
     for n, (channel, item, phone_bidx) in candidates.items():
@@ -297,6 +289,101 @@ def inbound_messages_receive_many(
             fresh.append((conversations[(leads[phone_bidx], channel.pk)], item))
     _store_many(workspace=workspace, fresh=fresh)
     return taken
+
+
+def _live_leads_by_phone(phone_bidxs: set[str]) -> dict[str, uuid.UUID]:
+    """The live lead each number belongs to; the oldest wins, as one by one."""
+    leads: dict[str, uuid.UUID] = {}
+    for lead_id, phone_bidx in (
+        Lead.objects.filter(deleted_at__isnull=True, phone_bidx__in=phone_bidxs)
+        .order_by("-created_at", "-id")
+        .values_list("pk", "phone_bidx")
+    ):
+        leads[phone_bidx] = lead_id
+    return leads
+
+
+def _leads_for_new_numbers(
+    *,
+    workspace: Workspace,
+    candidates: Collection[tuple[WhatsAppChannel, InboundMessage, str]],
+    leads: dict[str, uuid.UUID],
+    one_by_one: set[tuple[object, str | None]],
+) -> None:
+    """Create the leads of numbers no live lead has, together (validation, assignment rules
+    and audit as for any batch of leads), from each number's first message; add them to
+    ``leads``. A contact a conversation already knows by WhatsApp user id is left to the
+    one-by-one path, which matches it by that id."""
+    first: dict[str, InboundMessage] = {}
+    for channel, item, phone_bidx in candidates:
+        if phone_bidx not in leads and (channel.pk, phone_bidx) not in one_by_one:
+            first.setdefault(phone_bidx, item)
+    users = {bidx: _index(workspace, WA_USER, item.contact.user_id) for bidx, item in first.items()}
+    known_users = set(
+        Conversation.objects.filter(
+            wa_user_bidx__in={user for user in users.values() if user},
+            lead__deleted_at__isnull=True,
+        ).values_list("wa_user_bidx", flat=True)
+    )
+    wanted = [(bidx, item) for bidx, item in first.items() if users[bidx] not in known_users]
+    for chunk in batched(wanted, BATCH_MAX):
+        results = leads_create_many(
+            workspace=workspace,
+            actor=WHATSAPP_INTAKE,
+            items=[
+                LeadItem(
+                    name=item.contact.name,
+                    phone=contact_phone(item.contact),
+                    source=Source.WHATSAPP,
+                    source_details=_source_details(item.referral),
+                )
+                for _bidx, item in chunk
+            ],
+        )
+        for (phone_bidx, _item), result in zip(chunk, results, strict=True):
+            if result.lead is not None:
+                leads[phone_bidx] = result.lead.pk
+
+
+def _conversations_for(
+    *,
+    workspace: Workspace,
+    candidates: Collection[tuple[WhatsAppChannel, InboundMessage, str]],
+    leads: dict[str, uuid.UUID],
+    one_by_one: set[tuple[object, str | None]],
+) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """Each lead's conversation on the channel, locked, created for a first message on it.
+    A sender without a lead, or whose WhatsApp user id differs from the one on record,
+    goes one by one."""
+    channels = {channel for channel, *_rest in candidates}
+    # Locked in one order by every worker, for the counters written back afterwards.
+    known = Conversation.objects.select_for_update(no_key=True).filter(
+        lead__in=leads.values(), channel__in=channels
+    )
+    conversations = {(c.lead_id, c.channel_id): c for c in known.order_by("pk")}
+    created: list[Conversation] = []
+    for channel, item, phone_bidx in candidates:
+        sender = (channel.pk, phone_bidx)
+        lead_id = leads.get(phone_bidx)
+        if lead_id is None:
+            one_by_one.add(sender)
+            continue
+        user_bidx = _index(workspace, WA_USER, item.contact.user_id)
+        conversation = conversations.get((lead_id, channel.pk))
+        if conversation is None:
+            conversation = Conversation(
+                workspace=workspace,
+                lead_id=lead_id,
+                channel=channel,
+                wa_user_id=item.contact.user_id if user_bidx else None,
+                wa_user_bidx=user_bidx,
+            )
+            conversations[(lead_id, channel.pk)] = conversation
+            created.append(conversation)
+        elif user_bidx and conversation.wa_user_bidx != user_bidx:
+            one_by_one.add(sender)
+    Conversation.objects.bulk_create(created)
+    return conversations
 
 
 def _is_keyword(workspace: Workspace, item: InboundMessage) -> bool:

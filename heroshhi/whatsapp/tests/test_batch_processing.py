@@ -1,10 +1,10 @@
-"""Set-based processing: messages from contacts we already talk to, and delivery statuses,
-are written a whole batch at a time, with the same outcome as one by one.
+"""Set-based processing: inbound messages (new numbers' leads included) and delivery
+statuses are written a whole batch at a time, with the same outcome as one by one.
 
-The one-by-one path stays for everything a batch cannot decide alone (new contacts,
-opt-out keywords, user-id-only contacts); these tests check that both paths together give
-exactly what the one-by-one path gave, and that the batched statements do not grow with
-the number of messages.
+The one-by-one path stays for what a batch cannot decide alone (opt-out keywords, contacts
+known by WhatsApp user id only); these tests check that both paths together give exactly
+what the one-by-one path gave, and that the batched statements do not grow with the
+number of messages or of new numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
+from heroshhi.audit.actions import AuditAction
+from heroshhi.audit.models import AuditEvent
 from heroshhi.core.crypto import PHONE, blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
@@ -185,6 +187,95 @@ def test_the_statements_do_not_grow_with_the_number_of_messages(send, world, cha
     with workspace_scope(world.a):
         assert Message.objects.filter(provider_message_id__startswith="wamid.b.").count() == 40
     assert many == few, (few, many)
+
+
+def test_new_numbers_get_their_leads_and_conversations_together(world, channel):
+    body = _messages_body(channel, 3, 2, tag="new")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["messages"][0]["referral"] = {
+        "source_url": "https://fb.me/ad",
+        "source_id": "120200000000000001",
+        "source_type": "ad",
+        "headline": "Diwali sale",
+        "body": "Flat 20% off",
+        "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ",
+    }
+
+    delivery_process(delivery_id=str(_store(world, channel, body).pk))
+
+    assert _latest_delivery(world).summary == {"messages": 6}
+    leads = [_lead(world, n) for n in range(3)]
+    assert [lead.source for lead in leads] == ["whatsapp"] * 3
+    assert [lead.name for lead in leads] == ["Contact 0", "Contact 1", "Contact 2"]
+    assert leads[0].source_details["headline"] == "Diwali sale"
+    assert "body" not in leads[0].source_details
+    assert leads[1].source_details == {}
+    for n in range(3):
+        conversation = _conversation(world, n)
+        assert conversation.unread_count == 2
+        assert conversation.last_inbound_at is not None
+    with workspace_scope(world.a):
+        created = AuditEvent.objects.filter(action=AuditAction.LEAD_CREATED)
+        assert sorted(str(e.target_id) for e in created) == sorted(str(lead.pk) for lead in leads)
+        assert TimelineEvent.objects.filter(kind=TimelineEvent.Kind.MESSAGE_IN).count() == 6
+
+    # Once the workspace is warm, four times the new numbers take the same statements.
+    def numbers(first, count, tag):
+        return envelope(
+            [
+                change(
+                    channel,
+                    contacts=[contact(_number(first + n)) for n in range(count)],
+                    messages=[
+                        text_message(f"wamid.{tag}.{n}", "Hi", wa_id=_number(first + n))
+                        for n in range(count)
+                    ],
+                )
+            ]
+        )
+
+    few = _processing_statements(world, channel, numbers(100, 2, "few"))
+    many = _processing_statements(world, channel, numbers(200, 8, "many"))
+    assert many == few, (few, many)
+    with workspace_scope(world.a):
+        assert Lead.objects.count() == 3 + 2 + 8
+
+
+def test_a_number_known_by_whatsapp_user_id_only_joins_that_lead(send, world, channel):
+    user_id = "IN.13491208655302741918"
+    # WhatsApp hid the number: the message names its sender by user id alone.
+    first = text_message("wamid.hidden", "Hi")
+    del first["from"]
+    first["from_user_id"] = user_id
+    hidden = envelope(
+        [
+            change(
+                channel, contacts=[contact(None, name="Hidden", user_id=user_id)], messages=[first]
+            )
+        ]
+    )
+    send(channel, hidden)
+    with workspace_scope(world.a):
+        assert Lead.objects.get().phone is None
+    shown = envelope(
+        [
+            change(
+                channel,
+                contacts=[contact(_number(0), name="Hidden", user_id=user_id)],
+                messages=[text_message("wamid.shown", "Here is my number", wa_id=_number(0))],
+            )
+        ]
+    )
+
+    send(channel, shown)
+
+    with workspace_scope(world.a):
+        assert Lead.objects.count() == 1
+        lead = Lead.objects.get()
+        assert set(lead.messages.values_list("provider_message_id", flat=True)) == {
+            "wamid.hidden",
+            "wamid.shown",
+        }
 
 
 def test_a_keyword_sends_its_contact_down_the_one_by_one_path_in_order(send, world, channel):
