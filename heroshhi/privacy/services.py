@@ -46,6 +46,8 @@ from heroshhi.privacy.models import (
     WorkspaceHoliday,
 )
 from heroshhi.privacy.selectors import erasure_of_subject, holiday_dates
+from heroshhi.whatsapp.models import WebhookDelivery
+from heroshhi.whatsapp.services import webhook_deliveries_forget_contact
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, Role, require_capability
 
@@ -733,6 +735,12 @@ def lead_erase(
             )
         kept_ledger = len(optout.ledger_for_lead(workspace=workspace, lead=lead))
         deleted: dict[str, int] = {}
+        # The raw webhook bodies that named them, kept a few days for investigations.
+        bodies = webhook_deliveries_forget_contact(
+            workspace=workspace, keys=optout.lead_keys(workspace=workspace, lead=lead)
+        )
+        if bodies:
+            deleted[WebhookDelivery._meta.label] = bodies
         # Rows that would outlive the lead (SET_NULL, PROTECT, …) are removed first; the
         # rest goes with the lead through its CASCADE foreign keys.
         for model, field in _lead_foreign_keys():

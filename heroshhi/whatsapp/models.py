@@ -71,6 +71,9 @@ class WebhookDelivery(WorkspaceOwned):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Counts per item kind ("messages", "statuses", "unknown_status", …) for ops and tests.
     summary = models.JSONField(default=dict, blank=True)
+    # Blind indexes of the contacts the body names, " "-separated and -enclosed, set when it
+    # is processed: erasing a person removes the bodies about them before they are pruned.
+    contact_keys = models.TextField(blank=True)
     received_at = models.DateTimeField(default=timezone.now, editable=False)
     queued_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)

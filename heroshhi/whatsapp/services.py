@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -25,10 +26,11 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging.errors import describe
 from heroshhi.messaging.models import MessageTemplate
+from heroshhi.messaging.optout import ContactKeys
 from heroshhi.messaging.sending import template_placeholders
 from heroshhi.messaging.transport import TransportError, transport_for
 from heroshhi.whatsapp import routing
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -274,3 +276,16 @@ def webhook_url(request_or_base: HttpRequest | str, channel: WhatsAppChannel) ->
     if isinstance(request_or_base, str):
         return request_or_base.rstrip("/") + path
     return request_or_base.build_absolute_uri(path)
+
+
+def webhook_deliveries_forget_contact(*, workspace: Workspace, keys: ContactKeys) -> int:
+    """Delete the stored webhook bodies that name this contact (for an erasure); the number
+    deleted. Their content was copied where it belongs when they were processed, and they
+    would otherwise keep the person's number, name and words until pruned."""
+    condition = Q(pk__in=[])
+    for key in (keys.phone_bidx, keys.wa_user_bidx):
+        if key:
+            condition |= Q(contact_keys__contains=f" {key} ")
+    with workspace_scope(workspace):
+        deleted, _per_model = WebhookDelivery.objects.filter(condition).delete()
+    return deleted

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from heroshhi.core.bulk import rows_update
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.messaging import calls, inbound, statuses
+from heroshhi.messaging import calls, inbound, optout, statuses
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import (
     CallEvent,
@@ -402,6 +402,7 @@ def _process(
             )
         if isinstance(item, ItemError):
             first_error = first_error or f"{item.where}:{item.reason}"
+    delivery.contact_keys = _contact_keys(delivery.workspace, parsed.items)
     if failure and delivery.attempts < MAX_ATTEMPTS:
         _keep_for_retry(delivery, failure, dict(summary))
         return delivery, WebhookDelivery.Status.RECEIVED, failure, dict(summary)
@@ -443,6 +444,19 @@ def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:
     return "item_errors"
 
 
+def _contact_keys(workspace: Workspace, items: list[Item]) -> str:
+    keys: set[str] = set()
+    for item in items:
+        contact = getattr(item, "contact", None)
+        if contact is None:
+            continue
+        found = optout.contact_keys(
+            workspace=workspace, phone=inbound.contact_phone(contact), wa_user=contact.user_id
+        )
+        keys.update(key for key in (found.phone_bidx, found.wa_user_bidx) if key)
+    return f" {' '.join(sorted(keys))} " if keys else ""
+
+
 def _keep_for_retry(delivery: WebhookDelivery, error: str, summary: dict[str, int]) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.RECEIVED).update(
         error=error[:ERROR_MAX], summary=summary
@@ -464,5 +478,5 @@ def _finish(outcomes: list[Outcome]) -> None:
     rows_update(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.RECEIVED),
         finished,
-        ["status", "error", "summary", "processed_at"],
+        ["status", "error", "summary", "processed_at", "contact_keys"],
     )

@@ -29,6 +29,7 @@ from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import PrivacyRequest
 from heroshhi.privacy.tests.conftest import (
     EMAIL,
+    MESSAGE_IN,
     NAME,
     PHONE,
     WA_USER_ID,
@@ -262,3 +263,54 @@ def test_charlie_cannot_erase_alices_lead_from_his_workspace(world, charlie, per
         services.lead_erase(workspace=world.b, actor=charlie, lead_id=person.lead.pk)
     with workspace_scope(world.a):
         assert Lead.objects.filter(pk=person.lead.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasure_removes_the_raw_webhook_bodies_that_named_the_person(
+    client, world, alice, django_capture_on_commit_callbacks
+):
+    from heroshhi.whatsapp.models import WebhookDelivery
+    from heroshhi.whatsapp.tests.webhook_support import (
+        change,
+        contact,
+        envelope,
+        make_channel,
+        post,
+        status,
+        text_message,
+    )
+
+    channel = make_channel(world.a)
+    person_digits, other_digits = PHONE.lstrip("+"), "919833334444"
+
+    def deliver(*changes):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post(client, channel, envelope(list(changes))).status_code == 200
+
+    deliver(
+        change(
+            channel,
+            contacts=[contact(person_digits, name=NAME, user_id=WA_USER_ID)],
+            messages=[text_message("wamid.p.1", MESSAGE_IN, wa_id=person_digits)],
+        )
+    )
+    deliver(change(channel, statuses=[status("wamid.unknown", "read", recipient_id=person_digits)]))
+    deliver(
+        change(
+            channel,
+            contacts=[contact(other_digits, name="Someone Else")],
+            messages=[text_message("wamid.o.1", "Hello", wa_id=other_digits)],
+        )
+    )
+    with workspace_scope(world.a):
+        assert WebhookDelivery.objects.filter(status="processed").count() == 3
+        lead = Lead.objects.get(phone_bidx=blind_index(world.a.pk, PHONE_KIND, PHONE))
+
+    receipt = services.lead_erase(workspace=world.a, actor=alice, lead_id=lead.pk)
+
+    deleted = {line["table"]: line["count"] for line in receipt["deleted"]}
+    assert deleted["whatsapp.WebhookDelivery"] == 2
+    with workspace_scope(world.a):
+        [left] = WebhookDelivery.objects.all()
+    assert "Someone Else" in left.body
+    assert _plaintexts_left(world.a, [NAME, MESSAGE_IN, WA_USER_ID]) == {}
