@@ -328,10 +328,10 @@ Outcome = tuple[WebhookDelivery, str, str, dict[str, int]]
 def _read(
     deliveries: list[WebhookDelivery],
 ) -> list[tuple[WebhookDelivery, ParsedDelivery | PayloadError, dict[int, str]]]:
-    """Parse every delivery, then apply the items that can go in bulk (inbound messages
-    from known contacts, statuses) for all of them at once: for each delivery, its parsed
-    body (or why it cannot be read) and the summary keys of its items already applied, by
-    position."""
+    """Parse every delivery, then apply the items that can go in bulk (inbound messages and
+    statuses; the services leave out what must go one by one) for all of them at once: for
+    each delivery, its parsed body (or why it cannot be read) and the summary keys of its
+    items already applied, by position."""
     parsed: list[tuple[WebhookDelivery, ParsedDelivery | PayloadError]] = []
     for delivery in deliveries:
         try:
