@@ -12,7 +12,8 @@ import uuid
 from datetime import datetime
 from typing import cast
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from ninja import Router, Schema, Status
 
 from heroshhi.api.errors import error_response
@@ -75,7 +76,9 @@ def workspace_export_retrieve(request: HttpRequest, export_id: str) -> ExportOut
 
 
 @router.get("/{export_id}/file", operation_id="workspace_export_file")
-def workspace_export_file(request: HttpRequest, export_id: str) -> HttpResponse | FileResponse:
+def workspace_export_file(
+    request: HttpRequest, export_id: str
+) -> HttpResponse | StreamingHttpResponse:
     """The zip (``application/zip``); 409 ``export_not_ready`` before it is ready or after
     it expired."""
     workspace, actor = _context(request)
@@ -87,11 +90,8 @@ def workspace_export_file(request: HttpRequest, export_id: str) -> HttpResponse 
             409, "export_not_ready", "This export is not ready, or it has expired."
         )
     export.export_download_record(workspace=workspace, actor=actor, export=item)
-    response = FileResponse(
-        export.export_path(item).open("rb"),
-        as_attachment=True,
-        filename="workspace-export.zip",
-        content_type="application/zip",
-    )
+    response = StreamingHttpResponse(export.export_chunks(item), content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, "workspace-export.zip")
+    response["Content-Length"] = str(item.size_bytes)
     response["Cache-Control"] = "no-store"
     return response

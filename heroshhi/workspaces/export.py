@@ -9,11 +9,13 @@ method, trigger and time with the id of the lead it matches, never the index val
 How: ``workspace_export_start`` records a queued export and enqueues its id;
 ``workspace_export_run`` claims it (a conditional UPDATE, so a repeated delivery does
 nothing), streams every table in keyset batches into a zip on disk (memory stays flat
-whatever the size) and saves progress per batch. The file is owner-readable only (0600),
+whatever the size) and saves progress per batch. The file is encrypted with the
+workspace's data key as it is written (``core.crypto.files``), owner-readable only (0600),
 lives under ``VAR_DIR/exports/<workspace id>/`` and is deleted when it expires, 24 hours
-after it is ready (``workspace_exports_purge``). The download link carries a signed,
-expiring token naming the export, nothing about people, and works only for an owner of
-the workspace signed in. Finishing and each download are audited as ``data_export``.
+after it is ready (``workspace_exports_purge``); downloads decrypt it as they stream. The
+download link carries a signed, expiring token naming the export, nothing about people, and
+works only for an owner of the workspace signed in. Finishing and each download are
+audited as ``data_export``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import BlindIndexField
+from heroshhi.core.crypto.files import EncryptedFileWriter, decrypted_chunks
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.export import neutralise
 from heroshhi.workspaces.access import require_actor_capability
@@ -85,6 +88,19 @@ def _open_private(path: Path) -> BinaryIO:
     path.unlink(missing_ok=True)  # a leftover of an interrupted run
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     return os.fdopen(descriptor, "wb")
+
+
+def _file_label(export: WorkspaceExport) -> str:
+    return f"workspace_export:{export.pk}"
+
+
+def export_chunks(export: WorkspaceExport) -> Iterator[bytes]:
+    """The zip, decrypted as it is read (the file on disk is encrypted with the workspace's
+    data key, chunk by chunk)."""
+    with export_path(export).open("rb") as raw:
+        yield from decrypted_chunks(
+            raw, workspace_id=export.workspace_id, label=_file_label(export)
+        )
 
 
 def _remove_files(export: WorkspaceExport) -> None:
@@ -428,7 +444,8 @@ def _build(workspace: Workspace, export: WorkspaceExport) -> None:
     partial = _partial_path(export)
     with (
         _open_private(partial) as raw,
-        zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        EncryptedFileWriter(raw, workspace_id=workspace.pk, label=_file_label(export)) as sealed,
+        zipfile.ZipFile(sealed, "w", compression=zipfile.ZIP_DEFLATED) as archive,
     ):
         writer = _Writer(archive, progress)
         for table in TABLES:
@@ -437,7 +454,7 @@ def _build(workspace: Workspace, export: WorkspaceExport) -> None:
         writer.audit(workspace)
         writer.manifest(workspace, export)
     os.replace(partial, export_path(export))
-    _finish(workspace, export, counts=writer.counts, size=export_path(export).stat().st_size)
+    _finish(workspace, export, counts=writer.counts, size=sealed.plaintext_bytes)
 
 
 @transaction.atomic

@@ -12,9 +12,10 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -121,7 +122,7 @@ def export_status(request: WorkspaceRequest, slug: str, export_id: uuid.UUID) ->
 @require_GET
 def export_download(
     request: WorkspaceRequest, slug: str, token: str
-) -> HttpResponse | FileResponse:
+) -> HttpResponse | StreamingHttpResponse:
     _require(request, Capability.WORKSPACE_EXPORT)
     try:
         item = export.export_for_token(workspace=request.workspace, token=token)
@@ -131,12 +132,11 @@ def export_download(
         return render(request, "workspaces/export_link.html", {"expired": True}, status=410)
     export.export_download_record(workspace=request.workspace, actor=request.actor, export=item)
     stamp = (item.finished_at or timezone.now()).strftime("%Y%m%d")
-    response = FileResponse(
-        export.export_path(item).open("rb"),
-        as_attachment=True,
-        filename=f"workspace-export-{stamp}.zip",
-        content_type="application/zip",
+    response = StreamingHttpResponse(export.export_chunks(item), content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"workspace-export-{stamp}.zip"
     )
+    response["Content-Length"] = str(item.size_bytes)
     response["Cache-Control"] = "no-store"
     return response
 

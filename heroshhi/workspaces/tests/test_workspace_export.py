@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import stat
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,7 +120,9 @@ def test_the_export_holds_every_category_of_the_workspace_and_nothing_else(
     assert done.rows_done == done.rows_total > 0
     path = export.export_path(done)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with zipfile.ZipFile(path) as archive:
+    plaintext = b"".join(export.export_chunks(done))
+    assert done.size_bytes == len(plaintext)
+    with zipfile.ZipFile(io.BytesIO(plaintext)) as archive:
         names = set(archive.namelist())
         assert {
             "leads.csv",
@@ -223,7 +226,7 @@ def test_the_owner_starts_an_export_sees_progress_and_downloads_it(
     assert "no-store" in response["Cache-Control"]
     assert "attachment" in response["Content-Disposition"]
     body = b"".join(response.streaming_content)
-    assert body == export.export_path(done).read_bytes()
+    assert int(response["Content-Length"]) == len(body) == done.size_bytes
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert "leads.csv" in archive.namelist()
     downloads = AuditEvent.objects.filter(action="data_export", metadata__step="download")
@@ -365,3 +368,23 @@ def test_an_export_not_ready_answers_409_and_other_keys_are_refused(client, worl
     assert client.post("/api/v1/workspace/export", **manager).status_code == 403
     assert client.get(f"/api/v1/workspace/export/{queued.pk}", **manager).status_code == 403
     assert client.get("/api/v1/workspace/export/not-a-uuid", **owner).status_code == 404
+
+
+def test_the_file_waiting_on_disk_is_encrypted_with_the_workspace_key(
+    world, alice, seeded, django_capture_on_commit_callbacks
+):
+    from heroshhi.core.crypto import DecryptionError
+    from heroshhi.core.crypto.files import decrypted_chunks
+
+    done = _run_export(world, alice, django_capture_on_commit_callbacks)
+    stored = export.export_path(done).read_bytes()
+
+    assert not zipfile.is_zipfile(io.BytesIO(stored))
+    with workspace_scope(world.a):
+        lead = Lead.objects.get(pk=seeded.pk)
+    for plaintext in (lead.name, lead.phone, lead.phone.lstrip("+"), "leads.csv"):
+        assert plaintext.encode() not in stored
+    # Bound to its own file: under another export's name it does not decrypt.
+    elsewhere = f"workspace_export:{uuid.uuid4()}"
+    with pytest.raises(DecryptionError):
+        b"".join(decrypted_chunks(io.BytesIO(stored), workspace_id=world.a.pk, label=elsewhere))
