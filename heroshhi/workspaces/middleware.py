@@ -9,6 +9,7 @@ from typing import cast
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
 from heroshhi.accounts.models import User
 from heroshhi.core.actors import Actor
@@ -73,5 +74,41 @@ class WorkspaceMiddleware:
         request.membership = membership  # type: ignore[attr-defined]
         request.workspace = membership.workspace  # type: ignore[attr-defined]
         request.actor = Actor.user(request.user.pk, role=membership.role)  # type: ignore[attr-defined]
+        if _refused_while_terminating(request, membership.workspace):
+            return workspace_read_only_response(request, membership)
         with workspace_scope(membership.workspace):
             return self.get_response(request)
+
+
+# What members may still change while their workspace waits out its termination: exporting
+# it, cancelling, and the duties owed to contacts (data-subject requests, incidents,
+# opt-outs), which do not pause for a closing account.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_WRITABLE_WHILE_TERMINATING = frozenset(
+    {
+        "workspaces:export_start",
+        "workspaces:terminate",  # answers that the termination is already under way
+        "workspaces:terminate_cancel",
+        "messaging:lead_optout",
+    }
+)
+
+
+def _refused_while_terminating(request: HttpRequest, workspace: Workspace) -> bool:
+    if workspace.status != Workspace.Status.TERMINATING or request.method in _SAFE_METHODS:
+        return False
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False  # the 404 is the view layer's to give
+    return match.namespace != "privacy" and match.view_name not in _WRITABLE_WHILE_TERMINATING
+
+
+def workspace_read_only_response(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """403 for a change to a workspace that is being terminated: it is read-only."""
+    context = {"workspace": membership.workspace, "is_owner": membership.role == Role.OWNER}
+    response = render(request, "workspaces/read_only.html", context, status=403)
+    if request.headers.get("HX-Request"):
+        # htmx does not swap error responses; reload, and the page's banner says why.
+        response["HX-Refresh"] = "true"
+    return response

@@ -4,7 +4,9 @@
    From that moment the workspace is ``terminating``: it sends nothing (the send path and
    the delivery task refuse ``workspace_suspended``), its API keys are refused (403
    ``workspace_terminating``), and its members can still sign in to read, export the
-   workspace and, for owners, cancel. Inbound webhooks are still verified and stored, so
+   workspace and, for owners, cancel; any other change through the pages is refused as
+   read-only (``WorkspaceMiddleware``), except what is owed to contacts: data-subject
+   requests, incidents and opt-outs. Inbound webhooks are still verified and stored, so
    an opt-out a contact sends during the grace period is not lost.
 2. Within 30 days an owner may cancel (``workspace_termination_cancel``): the workspace is
    active again, keys and sending work as before.

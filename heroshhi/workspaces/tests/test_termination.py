@@ -210,6 +210,51 @@ def test_a_message_queued_before_the_request_is_not_delivered(
     assert wa_simulator.outbox() == []
 
 
+def test_the_workspace_is_read_only_while_terminating_except_export_cancel_and_privacy(
+    client, world, alice
+):
+    lead = lead_create(
+        workspace=world.a, actor=alice, name="Asha", phone=None, email=None, source="manual"
+    ).lead
+    _terminate(world, alice)
+    client.login(email=world.alice.email, password=PASSWORD)
+    slug = world.a.slug
+
+    leads_page = client.get(reverse("leads:list", kwargs={"slug": slug}))
+    created = client.post(reverse("leads:create", kwargs={"slug": slug}), {"name": "New one"})
+    noted = client.post(
+        reverse("leads:note_add", kwargs={"slug": slug, "lead_id": lead.pk}),
+        {"body": "A note"},
+        HTTP_HX_REQUEST="true",
+    )
+    privacy = client.post(
+        reverse("privacy:request_new", kwargs={"slug": slug}),
+        {"type": "access", "lead": str(lead.pk), "channel": "email"},
+    )
+    exported = client.post(reverse("workspaces:export_start", kwargs={"slug": slug}))
+
+    assert leads_page.status_code == 200
+    assert b"it is read-only" in leads_page.content
+    assert created.status_code == 403
+    assert b"This workspace is being terminated" in created.content
+    assert noted.status_code == 403
+    assert noted["HX-Refresh"] == "true"
+    with workspace_scope(world.a):
+        assert Lead.objects.count() == 1
+        assert not lead.notes.exists()
+    assert privacy.status_code != 403
+    assert exported.status_code != 403
+
+    # The cancel page is reachable (it asks for the password before it cancels).
+    assert (
+        client.post(reverse("workspaces:terminate_cancel", kwargs={"slug": slug})).status_code
+        != 403
+    )
+    termination.workspace_termination_cancel(workspace=world.a, actor=alice)
+    again = client.post(reverse("leads:create", kwargs={"slug": slug}), {"name": "New one"})
+    assert again.status_code != 403
+
+
 def test_api_keys_are_refused_while_terminating_and_work_after_cancel(client, world, alice):
     key = api_key_create(
         workspace=world.a, actor=alice, created_by=world.alice, name="zapier", role=Role.OWNER
