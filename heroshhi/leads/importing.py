@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -35,6 +35,8 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import batch, custom_fields, services
 from heroshhi.leads.export import BOM, neutralise
 from heroshhi.leads.models import ImportMapping, LeadImport, Source, Stage
+from heroshhi.privacy.consent import consents_grant_many
+from heroshhi.privacy.models import ConsentRecord
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -54,6 +56,8 @@ FIELDS: dict[str, Any] = {
     "tags": gettext_lazy("Tags (comma-separated)"),
     "deal_value": gettext_lazy("Deal value"),
     "description": gettext_lazy("Description"),
+    "marketing_consent": gettext_lazy("Marketing consent (yes / no)"),
+    "consent_date": gettext_lazy("Consent date (YYYY-MM-DD)"),
 }
 # Header words (lower-cased, spaces and punctuation dropped) → the field they suggest.
 _GUESSES = {
@@ -91,7 +95,16 @@ _GUESSES = {
     "note": "description",
     "remarks": "description",
     "comments": "description",
+    "consent": "marketing_consent",
+    "marketingconsent": "marketing_consent",
+    "optin": "marketing_consent",
+    "whatsappoptin": "marketing_consent",
+    "consentdate": "consent_date",
+    "optindate": "consent_date",
 }
+# What a consent column may say (case and spaces ignored); anything else is a row error.
+_CONSENT_YES = frozenset({"yes", "y", "true", "1", "agreed", "optin", "opted in", "haan"})
+_CONSENT_NO = frozenset({"", "no", "n", "false", "0", "nahi"})
 REPORT_COLUMNS = ("row", "column", "problem", "original_row")
 # A mapping target naming a custom field: "custom:<key>".
 CUSTOM_TARGET = "custom:"
@@ -365,14 +378,17 @@ def _import_chunk(
     through the batch service together."""
     outcomes: list[bool | list[tuple[str, str]]] = []
     items: list[tuple[int, batch.LeadItem]] = []
+    consents: dict[int, datetime | None] = {}
     for position, (_number, cells) in enumerate(rows):
         try:
-            items.append(
-                (position, _row_item(cells=cells, width=width, mapping=mapping, stages=stages))
-            )
-            outcomes.append(True)  # replaced by the batch result below
+            item, consent = _row_item(cells=cells, width=width, mapping=mapping, stages=stages)
         except _RowError as exc:
             outcomes.append(exc.problems)
+            continue
+        items.append((position, item))
+        if consent is not None:
+            consents[position] = consent.given_at
+        outcomes.append(True)  # replaced by the batch result below
     if not items:
         return outcomes
     results = batch.leads_create_many(
@@ -395,12 +411,48 @@ def _import_chunk(
             ]
         else:
             outcomes[position] = result.status == batch.ItemStatus.CREATED
+    grants = [
+        (result.lead, consents[position])
+        for (position, _item), result in zip(items, results, strict=True)
+        if result.lead is not None and position in consents
+    ]
+    if grants:
+        consents_grant_many(
+            workspace=workspace, actor=actor, grants=grants, source=ConsentRecord.Source.IMPORT
+        )
     return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class _Consent:
+    given_at: datetime | None  # None: when the row is imported
+
+
+def _row_consent(values: dict[str, str]) -> _Consent | None:
+    """The row's marketing consent, if it says the person agreed."""
+    said = " ".join(values.get("marketing_consent", "").replace("-", " ").split()).casefold()
+    if said in _CONSENT_NO or said.replace(" ", "") in _CONSENT_NO:
+        return None
+    if said not in _CONSENT_YES and said.replace(" ", "") not in _CONSENT_YES:
+        raise _RowError([("marketing_consent", _("Write yes or no."))])
+    day = values.get("consent_date", "")
+    if not day:
+        return _Consent(given_at=None)
+    try:
+        given = date.fromisoformat(day) if len(day) == 10 else None
+    except ValueError:
+        given = None
+    if given is None:
+        raise _RowError([("consent_date", _("Enter a date as YYYY-MM-DD."))])
+    if given > timezone.localdate():
+        raise _RowError([("consent_date", _("Consent cannot be given in the future."))])
+    # A day, not a moment: the start of that day where the business is.
+    return _Consent(given_at=timezone.make_aware(datetime.combine(given, time.min)))
 
 
 def _row_item(
     *, cells: list[str], width: int, mapping: dict[int, str], stages: dict[str, Stage]
-) -> batch.LeadItem:
+) -> tuple[batch.LeadItem, _Consent | None]:
     if len(cells) != width:
         raise _RowError(
             [("", _("Expected %(n)d cells, found %(m)d.") % {"n": width, "m": len(cells)})]
@@ -419,7 +471,8 @@ def _row_item(
         for field, value in values.items()
         if field.startswith(CUSTOM_TARGET)
     }
-    return batch.LeadItem(
+    consent = _row_consent(values)
+    item = batch.LeadItem(
         name=values.get("name") or None,
         phone=values.get("phone") or None,
         email=values.get("email") or None,
@@ -430,6 +483,7 @@ def _row_item(
         description=values.get("description") or None,
         custom_fields=custom or None,
     )
+    return item, consent
 
 
 QUEUED_STALE_AFTER = timedelta(minutes=2)

@@ -10,13 +10,15 @@
 Records are append-only; the latest one per purpose is the state. They are personal data
 about the lead and go with it on erasure or purge (the ledger entry stays).
 
-For imports and integrations: call ``consent_grant(..., source="import"|"form"|"ad",
-given_at=<when the person agreed>)`` after the lead exists.
+For integrations: call ``consent_grant(..., source="form"|"ad", given_at=<when the person
+agreed>)`` after the lead exists; the CSV import records its rows' consent in one go with
+``consents_grant_many``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -27,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.metadata import looks_personal
-from heroshhi.audit.services import audit_record
+from heroshhi.audit.services import AuditRecord, audit_record, audit_record_many
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
@@ -165,6 +167,76 @@ def consent_grant(
             notice_version=version,
             given_at=when,
         )
+
+
+@transaction.atomic
+def consents_grant_many(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    grants: Sequence[tuple[Lead, datetime | None]],
+    source: str,
+    purpose: str = ConsentRecord.Purpose.MARKETING,
+) -> int:
+    """``consent_grant`` for many leads at once (a CSV import): the same checks, one INSERT
+    each for the records and their timeline entries, one audit append for all. ``grants``
+    pairs each lead with when the person agreed (None: now)."""
+    if not actor.role:
+        raise PermissionDenied("privacy.no_role")
+    require_capability(actor.role, Capability.LEADS_EDIT)
+    clean_purpose = _clean_choice(purpose, field="purpose", choices=ConsentRecord.Purpose.values)
+    clean_source = _clean_choice(source, field="source", choices=ConsentRecord.Source.values)
+    now = timezone.now()
+    viewer = viewer_for(actor=actor)
+    records = []
+    for lead, given_at in grants:
+        if lead.workspace_id != workspace.pk or not lead_is_visible(viewer=viewer, lead=lead):
+            raise Http404
+        records.append(
+            ConsentRecord(
+                workspace=workspace,
+                lead=lead,
+                purpose=clean_purpose,
+                status=ConsentRecord.Status.GRANTED,
+                source=clean_source,
+                given_at=_clean_given_at(given_at, now),
+                actor_type=actor.type.value,
+                actor_id=actor.id or "",
+            )
+        )
+    with workspace_scope(workspace):
+        ConsentRecord.objects.bulk_create(records)
+        TimelineEvent.objects.bulk_create(
+            TimelineEvent(
+                workspace=workspace,
+                lead=record.lead,
+                kind=TimelineEvent.Kind.UPDATED,
+                actor_type=actor.type.value,
+                actor_id=actor.id or "",
+                data={"fields": ["consent"], "consent": record.status, "purpose": clean_purpose},
+            )
+            for record in records
+        )
+    audit_record_many(
+        workspace=workspace,
+        actor=actor,
+        records=[
+            AuditRecord(
+                action=CONSENT_AUDIT_ACTION,
+                target=("lead", record.lead.pk),
+                reason=f"consent_{record.status}",
+                metadata={
+                    "fields": ["consent"],
+                    "record": str(record.pk),
+                    "purpose": clean_purpose,
+                    "source": clean_source,
+                    "notice_version": "",
+                },
+            )
+            for record in records
+        ],
+    )
+    return len(records)
 
 
 @transaction.atomic

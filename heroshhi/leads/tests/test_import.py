@@ -103,6 +103,42 @@ def test_bad_rows_are_reported_with_row_numbers_and_the_rest_imported(world, ali
     assert _names(world) == {"Good", "Multi\nline"}
 
 
+def test_a_consent_column_records_marketing_consent_from_the_import(world, alice):
+    from heroshhi.privacy.consent import has_marketing_consent
+    from heroshhi.privacy.models import ConsentRecord
+
+    data = (
+        "name,phone,whatsapp opt-in,consent date\n"
+        "Asha,+919876500011,Yes,2026-03-14\n"
+        "Ravi,+919876500012,opted in,\n"
+        "Meera,+919876500013,no,\n"
+        "Kabir,+919876500014,maybe,\n"
+        "Isha,+919876500015,yes,14/03/2026\n"
+        "Dev,+919876500016,yes,2999-01-01\n"
+    )
+
+    done = _run(world, alice, data.encode())
+
+    assert (done.created, done.failed) == (3, 3)
+    assert {(row["row"], row["column"]) for row in _report(done)} == {
+        ("5", "whatsapp opt-in"),
+        ("6", "consent date"),
+        ("7", "consent date"),
+    }
+    with workspace_scope(world.a):
+        leads = {lead.name: lead for lead in Lead.objects.all()}
+        records = {r.lead_id: r for r in ConsentRecord.objects.all()}
+    assert set(leads) == {"Asha", "Ravi", "Meera"}
+    assert has_marketing_consent(workspace=world.a, lead=leads["Asha"])
+    assert has_marketing_consent(workspace=world.a, lead=leads["Ravi"])
+    assert not has_marketing_consent(workspace=world.a, lead=leads["Meera"])
+    asha = records[leads["Asha"].pk]
+    assert asha.source == ConsentRecord.Source.IMPORT
+    assert timezone.localtime(asha.given_at).date().isoformat() == "2026-03-14"
+    assert records[leads["Ravi"].pk].given_at >= done.created_at
+    assert AuditEvent.objects.filter(action="consent_recorded").count() == 2
+
+
 def test_an_existing_lead_counts_as_updated(world, alice, make_lead):
     make_lead(name="Old", phone="+919876500007")
     done = _run(world, alice, b"name,phone\nNew name,+919876500007\nOther,+919876500008\n")
