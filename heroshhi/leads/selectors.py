@@ -52,7 +52,7 @@ from heroshhi.leads.models import (
     Task,
     TimelineEvent,
 )
-from heroshhi.messaging.models import OptOutRecord
+from heroshhi.messaging.models import Conversation, OptOutRecord
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 
@@ -292,10 +292,8 @@ def _apply_filters(
         )
         leads = leads.filter(Exists(overdue))
     if filters.opted_out:
-        leads = (
-            leads.filter(phone_bidx__isnull=False)
-            .alias(opt_out_state=Subquery(_newest_opt_out_status()))
-            .filter(opt_out_state=OptOutRecord.Status.OPTED_OUT)
+        leads = leads.alias(opt_out_state=Subquery(_newest_opt_out_status())).filter(
+            opt_out_state=OptOutRecord.Status.OPTED_OUT
         )
     if filters.q:
         leads = _search(leads, workspace=workspace, q=filters.q)
@@ -303,9 +301,16 @@ def _apply_filters(
 
 
 def _newest_opt_out_status() -> Subquery:
-    """The status of the newest ledger record for the outer lead's phone: its state."""
+    """The status of the newest ledger record for the outer lead's contact, by its phone or
+    by the WhatsApp user id of one of its conversations (a contact who hid their number):
+    the same state the lead's own page shows."""
+    user_ids = Conversation.objects.filter(
+        lead_id=OuterRef(OuterRef("pk")), wa_user_bidx__isnull=False
+    ).values("wa_user_bidx")
     return Subquery(
-        OptOutRecord.objects.filter(phone_bidx=OuterRef("phone_bidx"))
+        OptOutRecord.objects.filter(
+            Q(phone_bidx=OuterRef("phone_bidx")) | Q(wa_user_bidx__in=user_ids)
+        )
         .order_by("-created_at", "-seq")
         .values("status")[:1]
     )

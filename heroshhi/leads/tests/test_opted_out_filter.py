@@ -1,4 +1,5 @@
-"""The "opted out" list filter: leads whose phone's newest opt-out record says opted out."""
+"""The "opted out" list filter: leads whose contact's newest opt-out record (by phone, or by
+the WhatsApp user id of a contact who hid their number) says opted out."""
 
 from __future__ import annotations
 
@@ -40,6 +41,37 @@ def test_only_leads_whose_newest_record_is_opted_out_match(world, alice, three):
     lead_opt_in(workspace=world.a, actor=alice, lead=out)
     lead_opt_out(workspace=world.a, actor=alice, lead=never)
     assert _ids(world, alice, LeadFilters(opted_out=True)) == {never.pk}
+
+
+def test_a_contact_known_only_by_whatsapp_user_id_is_found_too(world, alice, make_lead, three):
+    from heroshhi.messaging import optout
+    from heroshhi.messaging.models import Conversation
+    from heroshhi.whatsapp.tests.webhook_support import make_channel
+
+    hidden = make_lead(name="Hidden Number", email="hidden@example.in")
+    channel = make_channel(world.a)
+    user_id = "IN.13491208655302741918"
+    keys = optout.contact_keys(workspace=world.a, wa_user=user_id)
+    with workspace_scope(world.a):
+        Conversation.objects.create(
+            workspace=world.a,
+            lead=hidden,
+            channel=channel,
+            wa_user_id=user_id,
+            wa_user_bidx=keys.wa_user_bidx,
+        )
+    optout.record_from_contact(
+        workspace=world.a,
+        channel=channel,
+        phone=None,
+        wa_user=user_id,
+        opt_out=True,
+        method="whatsapp",
+        trigger="user_preferences:stop",
+        event_key="pref:hidden",
+    )
+
+    assert _ids(world, alice, LeadFilters(opted_out=True)) == {three[0].pk, hidden.pk}
 
 
 def test_the_filter_parses_from_input_and_combines_with_search(world, alice, three):
