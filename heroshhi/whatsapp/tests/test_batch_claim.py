@@ -18,9 +18,9 @@ from django.db import connection
 
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging.models import Message
-from heroshhi.whatsapp import tasks
+from heroshhi.whatsapp import inbox, tasks
+from heroshhi.whatsapp.inbox import delivery_process, inbox_drain
 from heroshhi.whatsapp.models import WebhookDelivery
-from heroshhi.whatsapp.tasks import delivery_process, inbox_drain
 from heroshhi.whatsapp.tests.webhook_support import (
     change,
     contact,
@@ -83,28 +83,29 @@ def _state(world) -> dict[str, tuple[str, int]]:
 def test_the_drain_takes_the_backlog_in_batches_and_later_tasks_find_nothing_to_do(
     world, monkeypatch
 ):
-    monkeypatch.setattr(tasks, "CLAIM_BATCH", 2)
+    monkeypatch.setattr(inbox, "CLAIM_BATCH", 2)
     channel = make_channel(world.a)
     deliveries = _stored(world, channel, 5)
 
-    assert inbox_drain(workspace_id=world.a.pk) == 5
+    assert inbox_drain(workspace_id=world.a.pk).processed == 5
 
     assert set(_state(world).values()) == {("processed", 1)}
     # A retry by id (the sweeper's) finds them finished and leaves them alone.
     assert all(delivery_process(delivery_id=str(d.pk)) is None for d in deliveries)
-    assert inbox_drain(workspace_id=world.a.pk) == 0
+    assert inbox_drain(workspace_id=world.a.pk).processed == 0
     with workspace_scope(world.a):
         assert Message.objects.count() == 5
 
 
 def test_the_drain_stops_after_its_time_and_queues_a_fresh_task(world, monkeypatch):
-    monkeypatch.setattr(tasks, "CLAIM_BATCH", 2)
+    monkeypatch.setattr(inbox, "CLAIM_BATCH", 2)
+    monkeypatch.setattr(inbox, "DRAIN_SECONDS", 0)
     channel = make_channel(world.a)
     _stored(world, channel, 5)
     queued: list[str] = []
     monkeypatch.setattr(tasks.process_webhook_inbox, "delay", queued.append)
 
-    assert inbox_drain(workspace_id=world.a.pk, budget_seconds=0) == 2
+    assert tasks.process_webhook_inbox(str(world.a.pk)) == 2
 
     assert queued == [str(world.a.pk)]
     assert sorted(_state(world).values()).count(("received", 0)) == 3
@@ -120,7 +121,7 @@ def test_a_drain_skips_deliveries_another_worker_holds(world):
             [held.pk],
         ).fetchall()
         assert len(locked) == 1
-        assert inbox_drain(workspace_id=world.a.pk) == 3
+        assert inbox_drain(workspace_id=world.a.pk).processed == 3
         # Nor is it claimed by id while another worker holds it.
         assert delivery_process(delivery_id=str(held.pk)) is None
         other.rollback()
@@ -128,7 +129,7 @@ def test_a_drain_skips_deliveries_another_worker_holds(world):
     state = _state(world)
     assert state[str(held.pk)] == ("received", 0)
     assert [s for pk, s in state.items() if pk != str(held.pk)] == [("processed", 1)] * 3
-    assert inbox_drain(workspace_id=world.a.pk) == 1
+    assert inbox_drain(workspace_id=world.a.pk).processed == 1
     assert _state(world)[str(held.pk)] == ("processed", 1)
 
 
@@ -171,7 +172,7 @@ def test_one_worker_at_a_time_per_workspace_and_other_workspaces_go_on(world):
 
     with _other_connection() as other:
         # Another worker is processing workspace A's deliveries.
-        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [tasks._WORKSPACE_TURN_LOCK, key])
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [inbox._WORKSPACE_TURN_LOCK, key])
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '300ms'")
         try:

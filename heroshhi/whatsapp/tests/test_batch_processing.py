@@ -24,8 +24,8 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.messaging import inbound
 from heroshhi.messaging.models import Conversation, Message, OptOutRecord
+from heroshhi.whatsapp.inbox import delivery_process
 from heroshhi.whatsapp.models import WebhookDelivery
-from heroshhi.whatsapp.tasks import delivery_process
 from heroshhi.whatsapp.tests.webhook_support import (
     change,
     contact,

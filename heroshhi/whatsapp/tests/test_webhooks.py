@@ -21,9 +21,10 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
 from heroshhi.messaging.models import Message
+from heroshhi.whatsapp.inbox import MAX_ATTEMPTS, delivery_process
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.services import channel_delete
-from heroshhi.whatsapp.tasks import MAX_ATTEMPTS, delivery_process, webhook_deliveries_sweep
+from heroshhi.whatsapp.tasks import webhook_deliveries_sweep
 from heroshhi.whatsapp.tests.webhook_support import (
     VERIFY_TOKEN,
     change,
@@ -523,7 +524,8 @@ def test_finished_deliveries_are_pruned_after_their_keeping_time(world, channel)
 
     from django.utils import timezone
 
-    from heroshhi.whatsapp.tasks import KEEP_PROCESSED, KEEP_UNPROCESSABLE, webhook_deliveries_prune
+    from heroshhi.whatsapp.inbox import KEEP_PROCESSED, KEEP_UNPROCESSABLE
+    from heroshhi.whatsapp.tasks import webhook_deliveries_prune
 
     now = timezone.now()
     old_done = _received(world, channel, envelope([]))

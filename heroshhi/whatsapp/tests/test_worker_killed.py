@@ -29,8 +29,9 @@ from django.utils import timezone
 from config.celery import app
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging.models import Message
+from heroshhi.whatsapp.inbox import CLAIM_BATCH
 from heroshhi.whatsapp.models import WebhookDelivery
-from heroshhi.whatsapp.tasks import CLAIM_BATCH, webhook_deliveries_sweep
+from heroshhi.whatsapp.tasks import webhook_deliveries_sweep
 from heroshhi.whatsapp.tests.webhook_support import (
     change,
     contact,
