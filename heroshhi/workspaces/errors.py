@@ -9,14 +9,21 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
-class TeamRuleError(Exception):
-    """A request that conflicts with the team's current state (HTTP 409 in the API)."""
+class WorkspaceConflict(Exception):
+    """A request that conflicts with the workspace's current state (HTTP 409 in the API):
+    a stable ``code`` and a readable ``message``, both fixed per subclass."""
 
     code: ClassVar[str] = "conflict"
-    message: ClassVar[Promise] = _("That change conflicts with the team as it is now.")
+    message: ClassVar[Promise] = _("That conflicts with the workspace as it is now.")
 
     def __str__(self) -> str:
         return str(self.message)
+
+
+class TeamRuleError(WorkspaceConflict):
+    """A request that conflicts with the team's current state."""
+
+    message = _("That change conflicts with the team as it is now.")
 
 
 class AlreadyMember(TeamRuleError):

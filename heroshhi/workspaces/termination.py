@@ -26,12 +26,10 @@ import secrets
 import shutil
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import ClassVar
 
 from django.apps import apps
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.audit.actions import AuditAction
@@ -40,6 +38,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import workspace_keys_destroy
 from heroshhi.core.tenancy import WorkspaceOwned
 from heroshhi.workspaces.access import require_actor_capability
+from heroshhi.workspaces.errors import WorkspaceConflict
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability
 
@@ -53,14 +52,11 @@ KEPT_AFTER_TERMINATION = frozenset({"messaging.OptOutRecord"})
 TOMBSTONE_NAME = "Terminated workspace"
 
 
-class TerminationError(Exception):
-    """A termination step that does not fit the workspace's state (HTTP 409 in the API)."""
+class TerminationError(WorkspaceConflict):
+    """A termination step that does not fit the workspace's state."""
 
-    code: ClassVar[str] = "termination_conflict"
-    message: ClassVar[Promise] = _("That does not fit the workspace's current state.")
-
-    def __str__(self) -> str:
-        return str(self.message)
+    code = "termination_conflict"
+    message = _("That does not fit the workspace's current state.")
 
 
 class AlreadyTerminating(TerminationError):
