@@ -241,8 +241,8 @@ def inbound_messages_receive_many(
 ) -> dict[int, bool]:
     """Store a batch of inbound messages set-based: one read each for known wamids, leads
     and conversations, one INSERT each for messages and timeline entries, one UPDATE each
-    for conversations and leads. Runs inside the caller's
-    transaction and workspace scope; a clash with another worker raises and rolls it all back.
+    for conversations and leads. Runs inside the caller's transaction and workspace scope;
+    a clash with another worker raises and rolls it all back.
 
     Numbers we have never seen get their leads (and every lead its conversation on the
     channel) created together first.
@@ -264,7 +264,7 @@ def inbound_messages_receive_many(
     for n, (channel, item) in enumerate(arrivals):
         phone_bidx = _index(workspace, PHONE, contact_phone(item.contact))
         sender = (channel.pk, phone_bidx or item.contact.user_id)
-        if phone_bidx is None or _is_keyword(workspace, item):
+        if phone_bidx is None or _keyword_in(workspace, item) is not None:
             one_by_one.add(sender)
         elif item.wamid in stored:
             taken[n] = False
@@ -386,11 +386,13 @@ def _conversations_for(
     return conversations
 
 
-def _is_keyword(workspace: Workspace, item: InboundMessage) -> bool:
-    return any(
-        optout.match_keyword(workspace=workspace, text=candidate) is not None
-        for candidate in item.keyword_candidates
-    )
+def _keyword_in(workspace: Workspace, item: InboundMessage) -> optout.KeywordMatch | None:
+    """The opt-out or re-subscribe keyword the message (its text or a button) is, if any."""
+    for candidate in item.keyword_candidates:
+        match = optout.match_keyword(workspace=workspace, text=candidate)
+        if match is not None:
+            return match
+    return None
 
 
 def _store_many(
@@ -444,11 +446,8 @@ def _apply_keyword(
     item: InboundMessage,
 ) -> None:
     """STOP / START and the workspace's own keywords, as the whole message or a button."""
-    for candidate in item.keyword_candidates:
-        match = optout.match_keyword(workspace=workspace, text=candidate)
-        if match is not None:
-            break
-    else:
+    match = _keyword_in(workspace, item)
+    if match is None:
         return
     opt_out = match.action == "opt_out"
     changed = optout.record_from_contact(

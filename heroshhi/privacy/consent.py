@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.metadata import looks_personal
-from heroshhi.audit.services import AuditRecord, audit_record, audit_record_many
+from heroshhi.audit.services import AuditRecord, audit_record_many
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
@@ -102,7 +102,7 @@ def _append(
     notice_version: str,
     given_at: datetime,
 ) -> ConsentRecord:
-    record = ConsentRecord.objects.create(
+    record = ConsentRecord(
         workspace=workspace,
         lead=lead,
         purpose=purpose,
@@ -113,29 +113,43 @@ def _append(
         actor_type=actor.type.value,
         actor_id=actor.id or "",
     )
-    TimelineEvent.objects.create(
-        workspace=workspace,
-        lead=lead,
-        kind=TimelineEvent.Kind.UPDATED,
-        actor_type=actor.type.value,
-        actor_id=actor.id or "",
-        data={"fields": ["consent"], "consent": status, "purpose": purpose},
+    _append_many(workspace=workspace, actor=actor, records=[record])
+    return record
+
+
+def _append_many(*, workspace: Workspace, actor: Actor, records: list[ConsentRecord]) -> None:
+    """The records, a timeline entry each and an audit event each, one statement per table."""
+    ConsentRecord.objects.bulk_create(records)
+    TimelineEvent.objects.bulk_create(
+        TimelineEvent(
+            workspace=workspace,
+            lead=record.lead,
+            kind=TimelineEvent.Kind.UPDATED,
+            actor_type=actor.type.value,
+            actor_id=actor.id or "",
+            data={"fields": ["consent"], "consent": record.status, "purpose": record.purpose},
+        )
+        for record in records
     )
-    audit_record(
+    audit_record_many(
         workspace=workspace,
         actor=actor,
-        action=CONSENT_AUDIT_ACTION,
-        target=("lead", lead.pk),
-        reason=f"consent_{status}",
-        metadata={
-            "fields": ["consent"],
-            "record": str(record.pk),
-            "purpose": purpose,
-            "source": source,
-            "notice_version": notice_version,
-        },
+        records=[
+            AuditRecord(
+                action=CONSENT_AUDIT_ACTION,
+                target=("lead", record.lead.pk),
+                reason=f"consent_{record.status}",
+                metadata={
+                    "fields": ["consent"],
+                    "record": str(record.pk),
+                    "purpose": record.purpose,
+                    "source": record.source,
+                    "notice_version": record.notice_version,
+                },
+            )
+            for record in records
+        ],
     )
-    return record
 
 
 @transaction.atomic
@@ -205,37 +219,7 @@ def consents_grant_many(
             )
         )
     with workspace_scope(workspace):
-        ConsentRecord.objects.bulk_create(records)
-        TimelineEvent.objects.bulk_create(
-            TimelineEvent(
-                workspace=workspace,
-                lead=record.lead,
-                kind=TimelineEvent.Kind.UPDATED,
-                actor_type=actor.type.value,
-                actor_id=actor.id or "",
-                data={"fields": ["consent"], "consent": record.status, "purpose": clean_purpose},
-            )
-            for record in records
-        )
-    audit_record_many(
-        workspace=workspace,
-        actor=actor,
-        records=[
-            AuditRecord(
-                action=CONSENT_AUDIT_ACTION,
-                target=("lead", record.lead.pk),
-                reason=f"consent_{record.status}",
-                metadata={
-                    "fields": ["consent"],
-                    "record": str(record.pk),
-                    "purpose": clean_purpose,
-                    "source": clean_source,
-                    "notice_version": "",
-                },
-            )
-            for record in records
-        ],
-    )
+        _append_many(workspace=workspace, actor=actor, records=records)
     return len(records)
 
 
