@@ -3,6 +3,7 @@ blocked, htmx swaps rows in place, and the pages fit a phone."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,10 @@ def test_signup_team_and_invitation_in_a_browser(
     page.evaluate("window.__samePage = true")
     row = page.locator(f"#member-{bob_seat.pk}")
     row.get_by_label("Role of Bob").select_option("manager")
-    row.get_by_role("button", name="Save").click()
+    # The select already shows the choice, so wait for the server's answer before reading it.
+    with page.expect_response(re.compile(r"/team/members/[0-9a-f-]+/role/$")) as saved:
+        row.get_by_role("button", name="Save").click()
+    assert saved.value.ok
     expect(page.locator(f"#member-{bob_seat.pk}").get_by_label("Role of Bob")).to_have_value(
         "manager"
     )
