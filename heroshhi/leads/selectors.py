@@ -311,7 +311,7 @@ def _newest_opt_out_status() -> Subquery:
         OptOutRecord.objects.filter(
             Q(phone_bidx=OuterRef("phone_bidx")) | Q(wa_user_bidx__in=user_ids)
         )
-        .order_by("-created_at", "-seq")
+        .order_by(*OptOutRecord.newest_first())
         .values("status")[:1]
     )
 

@@ -487,20 +487,12 @@ def preference_apply(
     """Meta's "stop promotions" / "resume" switch → the ledger. True when the state changed.
 
     A redelivered event is recognised by its key; an event older than the contact's newest
-    ledger record (a late or reordered delivery) is skipped, so a resume is never undone by
-    the stop that came before it.
+    ledger record (a late or reordered delivery) joins the history without changing the
+    state, so a resume is never undone by the stop that came before it.
     """
     phone = contact_phone(item.contact)
-    keys = optout.contact_keys(workspace=workspace, phone=phone, wa_user=item.contact.user_id)
-    if not keys:
+    if not optout.contact_keys(workspace=workspace, phone=phone, wa_user=item.contact.user_id):
         raise ValidationError("preference without a usable contact id")
-    latest = optout.state_for(workspace=workspace, keys=keys).latest
-    if latest is not None:
-        # Compare moments the contact (or staff) acted, never our processing time; Meta's
-        # timestamps are whole seconds, so only an event from an earlier second is stale.
-        latest_at = latest.occurred_at or latest.created_at.replace(microsecond=0)
-        if item.timestamp < latest_at:
-            return False
     return optout.record_from_contact(
         workspace=workspace,
         channel=channel,

@@ -6,8 +6,12 @@ Content (message text, media metadata, call notes, numbers) is encrypted; provid
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
+from django.db.models import F, OrderBy
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -173,8 +177,10 @@ class OptOutRecord(WorkspaceOwned):
     """The append-only opt-out ledger (P18, P20, P21).
 
     Keyed by the workspace and the phone's blind index (or the WhatsApp user id's, for a
-    contact without a visible number), never by a lead, so it outlives every lead. The latest
-    record for a contact is its state. Rows are never updated, deleted or purged.
+    contact without a visible number), never by a lead, so it outlives every lead. The record
+    with the latest moment of action (``newest_first``) is the contact's state, so a webhook
+    that arrives late lands in its place in the history instead of overriding what came after
+    it. Rows are never updated, deleted or purged.
     """
 
     class Status(models.TextChoices):
@@ -200,11 +206,11 @@ class OptOutRecord(WorkspaceOwned):
     # Idempotency for provider-driven records (a wamid, or a digest of a preference event),
     # so a webhook delivered twice writes one record. Empty for staff and API records.
     event_key = models.CharField(max_length=128, blank=True)
-    # When the contact acted, per the provider (whole seconds); empty for staff and API
-    # records, whose moment is created_at. Late provider events are ordered by it.
+    # When the contact, staff member or API client acted, in whole seconds (the provider's
+    # resolution); records written before this column existed fall back to created_at.
     occurred_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # Tie-breaker for records written in the same instant (nanoseconds at write time).
+    # Tie-breaker for records of the same second: the one processed last wins.
     seq = models.BigIntegerField(default=0)
 
     class Meta:
@@ -224,6 +230,21 @@ class OptOutRecord(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"optout:{self.pk}"
+
+    @staticmethod
+    def newest_first() -> tuple[OrderBy, OrderBy]:
+        """The state order: by when the contact acted, then by processing order."""
+        return Coalesce("occurred_at", "created_at").desc(), F("seq").desc()
+
+    @property
+    def by_contact(self) -> bool:
+        """The contact acted (a keyword, a WhatsApp preference or signal), not staff or API."""
+        return self.method in {self.Method.KEYWORD, self.Method.WHATSAPP}
+
+    @property
+    def state_key(self) -> tuple[datetime, int]:
+        """This record's place in ``newest_first`` (greater is newer)."""
+        return self.occurred_at or self.created_at, self.seq
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:

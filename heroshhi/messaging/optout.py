@@ -266,7 +266,11 @@ def state_for(*, workspace: Workspace, keys: ContactKeys) -> OptOutState:
     if not keys:
         return OptOutState(opted_out=False, latest=None)
     with workspace_scope(workspace):
-        latest = OptOutRecord.objects.filter(keys.filter()).order_by("-created_at", "-seq").first()
+        latest = (
+            OptOutRecord.objects.filter(keys.filter())
+            .order_by(*OptOutRecord.newest_first())
+            .first()
+        )
     return OptOutState(
         opted_out=latest is not None and latest.status == OptOutRecord.Status.OPTED_OUT,
         latest=latest,
@@ -290,12 +294,15 @@ def lead_is_opted_out(*, workspace: Workspace, lead: Lead) -> bool:
 
 
 def ledger_for_lead(*, workspace: Workspace, lead: Lead) -> list[OptOutRecord]:
-    """Every record about this lead's contact, newest first (including ones older than it)."""
+    """Every record about this lead's contact, in state order (the first is the state),
+    including records older than the lead."""
     keys = lead_keys(workspace=workspace, lead=lead)
     if not keys:
         return []
     with workspace_scope(workspace):
-        return list(OptOutRecord.objects.filter(keys.filter()).order_by("-created_at", "-seq"))
+        return list(
+            OptOutRecord.objects.filter(keys.filter()).order_by(*OptOutRecord.newest_first())
+        )
 
 
 def opted_out_phone_indexes(*, workspace: Workspace, phone_bidxs: Iterable[str]) -> set[str]:
@@ -307,11 +314,11 @@ def opted_out_phone_indexes(*, workspace: Workspace, phone_bidxs: Iterable[str])
     with workspace_scope(workspace):
         rows = (
             OptOutRecord.objects.filter(phone_bidx__in=wanted)
-            .order_by("phone_bidx", "created_at", "seq")
+            .order_by("phone_bidx", *OptOutRecord.newest_first())
             .values_list("phone_bidx", "status")
         )
         for phone_bidx, status in rows:
-            latest[phone_bidx] = status
+            latest.setdefault(phone_bidx, status)
     return {key for key, status in latest.items() if status == OptOutRecord.Status.OPTED_OUT}
 
 
@@ -342,12 +349,14 @@ def _append(
     event_key: str = "",
     occurred_at: datetime | None = None,
 ) -> bool:
-    """Write one record and its timeline/audit entries; True when the state changed.
+    """Write one record and its audit entry; True when the contact's state changed.
 
+    A record older than the contact's current one (a webhook delivered late) joins the
+    history without changing the state, and the lead timeline shows only current records.
     Runs inside the caller's transaction and workspace scope.
     """
     leads = _leads_of(keys=keys)
-    was_out = state_for(workspace=workspace, keys=keys).opted_out
+    before = state_for(workspace=workspace, keys=keys)
     status = OptOutRecord.Status.OPTED_OUT if opt_out else OptOutRecord.Status.OPTED_IN
     try:
         with transaction.atomic():
@@ -362,7 +371,7 @@ def _append(
                 actor_type=actor.type.value,
                 actor_id=actor.id or "",
                 event_key=event_key,
-                occurred_at=occurred_at,
+                occurred_at=(occurred_at or timezone.now()).replace(microsecond=0),
                 seq=time.time_ns(),
             )
     except IntegrityError:
@@ -370,8 +379,10 @@ def _append(
         if event_key and OptOutRecord.objects.filter(event_key=event_key).exists():
             return False
         raise
+    current = before.latest is None or record.state_key > before.latest.state_key
+    opted_out_now = opt_out if current else before.opted_out
     kind = TimelineEvent.Kind.OPTED_OUT if opt_out else TimelineEvent.Kind.OPTED_IN
-    for lead in leads:
+    for lead in leads if current else ():
         TimelineEvent.objects.create(
             workspace=workspace,
             lead=lead,
@@ -391,10 +402,11 @@ def _append(
             "trigger": record.trigger,
             "record": str(record.pk),
             "leads": len(leads),
-            "changed": was_out != opt_out,
+            "changed": before.opted_out != opted_out_now,
+            "late": not current,
         },
     )
-    return was_out != opt_out
+    return before.opted_out != opted_out_now
 
 
 def record_from_contact(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 
 from django.db import transaction
@@ -117,7 +118,9 @@ def status_apply(
         changed, forward = _advance(message, item)
         message.save(update_fields=["provider_message_id", *changed])
         if forward and item.error_code == MARKETING_STOPPED:
-            _marketing_stopped(workspace=workspace, channel=channel, message=message)
+            _marketing_stopped(
+                workspace=workspace, channel=channel, message=message, at=item.timestamp
+            )
     return StatusOutcome.APPLIED if forward else StatusOutcome.STALE
 
 
@@ -164,7 +167,10 @@ def statuses_apply_many(
     return outcomes
 
 
-def _marketing_stopped(*, workspace: Workspace, channel: WhatsAppChannel, message: Message) -> None:
+def _marketing_stopped(
+    *, workspace: Workspace, channel: WhatsAppChannel, message: Message, at: datetime
+) -> None:
+    """Meta failed our send because the contact had stopped marketing messages by ``at``."""
     conversation = message.conversation
     optout.record_from_contact(
         workspace=workspace,
@@ -175,6 +181,7 @@ def _marketing_stopped(*, workspace: Workspace, channel: WhatsAppChannel, messag
         method=OptOutRecord.Method.WHATSAPP,
         trigger=f"error:{MARKETING_STOPPED}",
         event_key=f"err:{message.provider_message_id}"[:128],
+        occurred_at=at,
     )
 
 

@@ -124,3 +124,34 @@ def test_api_list_search_and_list_page_take_the_filter(client, world, alice, thr
     assert "Out Lead" in html
     assert "Back Lead" not in html
     assert "Never Lead" not in html
+
+
+def test_the_filter_goes_by_when_the_contact_acted_not_by_arrival(world, alice, three):
+    """A START written before the contact's STOP but delivered after it leaves them out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heroshhi.messaging import optout
+    from heroshhi.messaging.models import OptOutRecord
+
+    out, back, _never, _no_phone = three
+    late = dict(workspace=world.a, channel=None, phone=back.phone, wa_user=None)
+    optout.record_from_contact(
+        **late,
+        opt_out=True,
+        method=OptOutRecord.Method.KEYWORD,
+        trigger="stop",
+        occurred_at=timezone.now() + timedelta(minutes=1),
+    )
+    optout.record_from_contact(
+        **late,
+        opt_out=False,
+        method=OptOutRecord.Method.KEYWORD,
+        trigger="start",
+        occurred_at=timezone.now() - timedelta(minutes=1),
+    )
+    assert _ids(world, alice, LeadFilters(opted_out=True)) == {out.pk, back.pk}
+    assert optout.opted_out_phone_indexes(
+        workspace=world.a, phone_bidxs=[out.phone_bidx, back.phone_bidx]
+    ) == {out.phone_bidx, back.phone_bidx}

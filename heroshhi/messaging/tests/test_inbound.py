@@ -344,37 +344,88 @@ def test_whatsapps_stop_and_resume_preferences_go_on_the_ledger(world, channel, 
         assert OptOutRecord.objects.count() == 2
 
 
-def test_a_stop_older_than_the_latest_resume_is_not_applied(world, channel, client):
+def _preference(channel, value, ts):
+    item = {"wa_id": CUSTOMER, "category": "marketing_messages", "value": value, "timestamp": ts}
+    return envelope(
+        [change(channel, "user_preferences", contacts=[contact(CUSTOMER)], user_preferences=[item])]
+    )
+
+
+def _keyword(channel, wamid, text, ts):
+    return envelope(
+        [
+            change(
+                channel,
+                contacts=[contact(CUSTOMER)],
+                messages=[text_message(wamid, text, wa_id=CUSTOMER, ts=str(ts))],
+            )
+        ]
+    )
+
+
+def _ledger(world):
+    with workspace_scope(world.a):
+        records = OptOutRecord.objects.order_by(*OptOutRecord.newest_first())
+        return [(r.status, r.trigger) for r in records]
+
+
+def test_a_stop_older_than_the_latest_resume_is_kept_but_not_applied(world, channel, client):
     from heroshhi.whatsapp.tests.webhook_support import post
 
     now = int(timezone.now().timestamp())
-
-    def preference(value, ts):
-        item = {
-            "wa_id": CUSTOMER,
-            "category": "marketing_messages",
-            "value": value,
-            "timestamp": ts,
-        }
-        return envelope(
-            [
-                change(
-                    channel,
-                    "user_preferences",
-                    contacts=[contact(CUSTOMER)],
-                    user_preferences=[item],
-                )
-            ]
-        )
-
-    post(client, channel, preference("stop", now - 120))
-    post(client, channel, preference("resume", now))
+    post(client, channel, _preference(channel, "stop", now - 120))
+    post(client, channel, _preference(channel, "resume", now))
     # A retry of an earlier delivery, older than the resume we already applied.
-    post(client, channel, preference("stop", now - 90))
+    post(client, channel, _preference(channel, "stop", now - 90))
 
     assert not _opted_out(world, phone="+" + CUSTOMER)
+    # The ledger holds all three, in the order the contact acted.
+    assert _ledger(world) == [
+        ("opted_in", "user_preferences:resume"),
+        ("opted_out", "user_preferences:stop"),
+        ("opted_out", "user_preferences:stop"),
+    ]
+
+
+def test_a_late_start_keyword_does_not_undo_a_later_stop(world, channel, client):
+    """The contact wrote START, then STOP; the START's webhook comes last. They stay opted
+    out, get no "welcome back" reply, and the lead timeline does not show the late START."""
+    from heroshhi.whatsapp.tests.webhook_support import post
+
+    now = int(timezone.now().timestamp())
+    post(client, channel, _keyword(channel, "wamid.hi", "Hi", now - 300))
+    post(client, channel, _keyword(channel, "wamid.stop", "STOP", now - 10))
+    post(client, channel, _keyword(channel, "wamid.start", "START", now - 60))
+
+    assert _opted_out(world, phone="+" + CUSTOMER)
+    assert _ledger(world) == [("opted_out", "stop"), ("opted_in", "start")]
     with workspace_scope(world.a):
-        assert [r.status for r in OptOutRecord.objects.order_by("created_at", "seq")] == [
-            "opted_out",
-            "opted_in",
+        replies = [
+            m.body
+            for m in Message.objects.filter(direction=Message.Direction.OUTBOUND).order_by(
+                "created_at"
+            )
         ]
+        kinds = list(
+            TimelineEvent.objects.filter(
+                kind__in=[TimelineEvent.Kind.OPTED_OUT, TimelineEvent.Kind.OPTED_IN]
+            ).values_list("kind", flat=True)
+        )
+    assert replies == [optout.CONFIRM_OPT_OUT_TEXT]
+    assert kinds == [TimelineEvent.Kind.OPTED_OUT]
+
+
+def test_staff_opt_in_after_a_stop_applies_and_a_later_stop_wins_again(
+    world, channel, client, alice
+):
+    from heroshhi.whatsapp.tests.webhook_support import post
+
+    now = int(timezone.now().timestamp())
+    post(client, channel, _keyword(channel, "wamid.stop1", "STOP", now - 60))
+    with workspace_scope(world.a):
+        lead = Lead.objects.get()
+    optout.lead_opt_in(workspace=world.a, actor=alice, lead=lead)
+    assert not _opted_out(world, phone="+" + CUSTOMER)
+
+    post(client, channel, _keyword(channel, "wamid.stop2", "band karo", now + 1))
+    assert _opted_out(world, phone="+" + CUSTOMER)

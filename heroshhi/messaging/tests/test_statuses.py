@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
@@ -180,6 +181,45 @@ def test_error_131050_opts_the_contact_out(world, alice, channel, lead, wa_simul
     with workspace_scope(world.a):
         [record] = OptOutRecord.objects.all()
     assert (record.method, record.trigger) == ("whatsapp", "error:131050")
+
+
+def test_a_131050_dated_before_a_resume_does_not_undo_it(world, alice, channel, lead, wa_simulator):
+    """Meta failed a send at 10:00 because marketing was stopped; the contact resumed at
+    10:05; the failure's webhook arrives after the resume. The resume stands."""
+    wa_simulator.configure(auto_deliver=False)
+    message = _reply(world, alice, lead)
+    sent = _status_becomes(world, message, Message.Status.SENT)
+    failed_at = int(timezone.now().timestamp()) - 300
+    resume = {
+        "wa_id": CUSTOMER,
+        "category": "marketing_messages",
+        "value": "resume",
+        "timestamp": str(failed_at + 60),
+    }
+    body = envelope(
+        [
+            change(
+                channel, "user_preferences", contacts=[contact(CUSTOMER)], user_preferences=[resume]
+            )
+        ]
+    )
+    assert wa_simulator.raw_webhook(body=body, phone_number_id=channel.phone_number_id) == 200
+    stopped = status(
+        sent.provider_message_id,
+        "failed",
+        ts=str(failed_at),
+        errors=[{"code": 131050, "title": "Marketing messages stopped"}],
+    )
+    _raw(wa_simulator, channel, stopped)
+
+    assert _reload(world, message).status == Message.Status.FAILED
+    assert not optout.is_opted_out(workspace=world.a, phone="+" + CUSTOMER)
+    with workspace_scope(world.a):
+        records = list(OptOutRecord.objects.order_by(*OptOutRecord.newest_first()))
+    assert [(r.trigger, int(r.occurred_at.timestamp())) for r in records] == [
+        ("user_preferences:resume", failed_at + 60),
+        ("error:131050", failed_at),
+    ]
 
 
 def test_a_status_can_overtake_the_wamid_and_is_matched_by_our_callback_id(
