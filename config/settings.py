@@ -158,7 +158,7 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "heroshhi.core.cache.ReusedClientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "heroshhi",
         }
@@ -297,6 +297,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.2,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Where workers share a machine with the web server, they yield the CPU to it: Meta waits for
+# each webhook's 200, while the inbox they drain can wait a moment (0 keeps full priority).
+WORKER_NICE = env_int("HEROSHHI_WORKER_NICE", 10, minimum=0)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True

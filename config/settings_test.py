@@ -37,6 +37,8 @@ CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"
 
 # Tasks run inline unless a test starts a real worker (see heroshhi/core/tests/test_jobs.py).
 CELERY_TASK_ALWAYS_EAGER = True
+# A worker started inside a test process must not lower the priority of the whole test run.
+WORKER_NICE = 0
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 INSTALLED_APPS = [*INSTALLED_APPS, "heroshhi.core.tests.crypto.testapp"]  # noqa: F405
 
