@@ -41,6 +41,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from heroshhi.core.bulk import rows_update
+from heroshhi.core.crypto import blind_index_memo
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import calls, inbound, optout, statuses
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
@@ -242,7 +243,7 @@ def _process_together(deliveries: list[WebhookDelivery]) -> int:
             # The items and the deliveries' final states commit together, under locks on
             # the delivery rows: a second worker given the same delivery skips it instead
             # of doing the same work at the same time.
-            with transaction.atomic():
+            with transaction.atomic(), blind_index_memo():
                 _take_workspace_turn(workspace)
                 held = _lock(live)
                 mine = [delivery for delivery in live if delivery.pk in held]

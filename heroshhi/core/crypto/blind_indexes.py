@@ -25,7 +25,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import phonenumbers
@@ -104,12 +106,37 @@ def _digest(key: WorkspaceKeyMaterial, kind: str, normalised: str) -> str:
     return key.mac(message).hex()[:BLIND_INDEX_LENGTH]
 
 
+# Indexes already computed inside a ``blind_index_memo()`` block, when one is open.
+_memo: ContextVar[dict[tuple[str, str, str], str] | None] = ContextVar(
+    "blind_index_memo", default=None
+)
+
+
+@contextmanager
+def blind_index_memo() -> Iterator[None]:
+    """Compute each (workspace, kind, value) index once inside the block. A batch of webhooks
+    names the same contacts again and again, and reading a phone number costs ten times
+    the HMAC; the values are forgotten when the block ends."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def blind_index(workspace_id: uuid.UUID | str, kind: str, value: str) -> str:
     """The blind index of ``value`` in this workspace (``kind``: phone, email, name_token)."""
     normaliser = NORMALISERS.get(kind)
     if normaliser is None:
         raise ValueError(f"unknown blind index kind {kind!r}; use one of {sorted(NORMALISERS)}")
-    return _digest(index_key(workspace_id), kind, normaliser(value))
+    memo = _memo.get()
+    if memo is None:
+        return _digest(index_key(workspace_id), kind, normaliser(value))
+    remembered = (str(workspace_id), kind, value)
+    index = memo.get(remembered)
+    if index is None:
+        index = memo[remembered] = _digest(index_key(workspace_id), kind, normaliser(value))
+    return index
 
 
 def name_tokens(workspace_id: uuid.UUID | str, name: str) -> list[str]:

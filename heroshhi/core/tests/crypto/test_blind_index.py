@@ -128,3 +128,30 @@ def test_the_index_field_is_an_indexed_fixed_width_column():
     assert field.deconstruct()[3] == {}
     kwargs = BlindIndexField(db_index=False, null=True).deconstruct()[3]
     assert kwargs == {"db_index": False, "null": True}
+
+
+def test_a_memo_block_reads_each_value_once_and_gives_the_same_indexes(world, monkeypatch):
+    from heroshhi.core.crypto import blind_index_memo, blind_indexes
+
+    plain = {
+        workspace.pk: blind_index(workspace.pk, "phone", "+91 98765 43210")
+        for workspace in (world.a, world.b)
+    }
+    reads: list[str] = []
+
+    def counting(value: str) -> str:
+        reads.append(value)
+        return normalise_phone(value)
+
+    monkeypatch.setitem(blind_indexes.NORMALISERS, "phone", counting)
+    with blind_index_memo():
+        for _ in range(3):
+            assert blind_index(world.a.pk, "phone", "+91 98765 43210") == plain[world.a.pk]
+            assert blind_index(world.b.pk, "phone", "+91 98765 43210") == plain[world.b.pk]
+        with pytest.raises(BlindIndexValueError):
+            blind_index(world.a.pk, "phone", "12")
+    assert reads == ["+91 98765 43210", "+91 98765 43210", "12"]
+
+    # Outside the block nothing is remembered.
+    blind_index(world.a.pk, "phone", "+91 98765 43210")
+    assert len(reads) == 4
