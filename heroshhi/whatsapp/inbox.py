@@ -241,8 +241,8 @@ def _process_together(deliveries: list[WebhookDelivery]) -> int:
             return done
         try:
             # The items and the deliveries' final states commit together, under locks on
-            # the delivery rows: a second worker given the same delivery skips it instead
-            # of doing the same work at the same time.
+            # the delivery rows: a second worker given the same delivery waits, then finds
+            # it processed, instead of doing the same work at the same time.
             with transaction.atomic(), blind_index_memo():
                 _take_workspace_turn(workspace)
                 held = _lock(live)
@@ -276,11 +276,19 @@ def _take_workspace_turn(workspace: Workspace) -> None:
 
 
 def _lock(deliveries: list[WebhookDelivery]) -> set[uuid.UUID]:
-    """Lock the delivery rows still RECEIVED that nobody else holds; their ids."""
+    """Lock the claimed delivery rows that are still RECEIVED; their ids.
+
+    It waits for a row another transaction holds rather than skipping it: we claimed these
+    rows, so a holder is either a claim statement of another worker that looked at the row
+    a moment ago (PostgreSQL keeps the row lock of a SKIP LOCKED scan until that statement
+    commits, even when the row no longer matches) or a worker that claimed it by id and is
+    finishing it, after which the status check leaves it out. Skipping would strand the
+    row: with its attempt counted, only the sweeper would come back to it."""
     return set(
-        WebhookDelivery.objects.select_for_update(skip_locked=True)
+        WebhookDelivery.objects.select_for_update()
         .filter(pk__in=[delivery.pk for delivery in deliveries])
         .filter(status=WebhookDelivery.Status.RECEIVED)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
 

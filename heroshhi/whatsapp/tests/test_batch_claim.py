@@ -187,3 +187,43 @@ def test_one_worker_at_a_time_per_workspace_and_other_workspaces_go_on(world):
     assert _state(world)[str(mine.pk)] == ("received", 1)
     assert delivery_process(delivery_id=str(mine.pk)) is not None
     assert _state(world)[str(mine.pk)] == ("processed", 2)
+
+
+def test_a_claimed_delivery_locked_for_a_moment_by_someone_else_is_waited_for(world):
+    """Between our claim and our lock, another transaction holds the row for a moment (a
+    second worker's claim statement that scanned it). Skipping it would strand the row:
+    its attempt is counted, so no later drain claims it and only the sweeper would."""
+    import threading
+    import time
+
+    (delivery,) = _stored(world, make_channel(world.a), 1)
+    key = int.from_bytes(world.a.pk.bytes[:4], "big", signed=True)
+    drained: list[int] = []
+
+    def drain() -> None:
+        try:
+            drained.append(inbox_drain(workspace_id=world.a.pk).processed)
+        finally:
+            connection.close()
+
+    with _other_connection() as turn, _other_connection() as row:
+        # The drain claims, then waits for its turn at the workspace...
+        turn.execute("SELECT pg_advisory_xact_lock(%s, %s)", [inbox._WORKSPACE_TURN_LOCK, key])
+        worker = threading.Thread(target=drain)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while _state(world)[str(delivery.pk)] != ("received", 1):
+            assert time.monotonic() < deadline, "the drain never claimed the delivery"
+            time.sleep(0.02)
+        # ...while someone else holds the claimed row, past the moment its turn comes.
+        row.execute(
+            "SELECT id FROM whatsapp_webhookdelivery WHERE id = %s FOR UPDATE", [delivery.pk]
+        )
+        turn.rollback()
+        time.sleep(0.3)
+        row.rollback()
+        worker.join(timeout=30)
+
+    assert not worker.is_alive()
+    assert drained == [1]
+    assert _state(world)[str(delivery.pk)] == ("processed", 1)
