@@ -1,12 +1,50 @@
-"""Writing different values to many rows in one statement."""
+"""Writing many rows at once: new rows in one COPY, different values in one UPDATE."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Field, Model, QuerySet
+from psycopg import sql
+
+from heroshhi.core.tenancy import WorkspaceOwned, WorkspaceScopeMismatch
+
+
+def rows_insert(
+    model: type[WorkspaceOwned], rows: Sequence[Any], *, workspace_id: uuid.UUID
+) -> None:
+    """``bulk_create`` for new rows of one workspace; on PostgreSQL through COPY, which
+    skips building one big INSERT statement (quoting every value in Python costs more than
+    the database spends writing the rows). Each value is prepared exactly as
+    ``bulk_create`` prepares it (``pre_save`` encrypts, with the row's id in the AAD), so
+    what is stored is the same."""
+    if not rows:
+        return
+    if any(row.workspace_id != workspace_id for row in rows):
+        raise WorkspaceScopeMismatch(f"{model.__name__} rows of another workspace.")
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows)
+        return
+    fields = model._meta.concrete_fields
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table),
+        sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in fields),
+    )
+    # Every value is prepared before the COPY starts: preparing may query (a key lookup when
+    # the key cache is cold), and the connection can run nothing else while a COPY is open.
+    prepared = [
+        [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields] for row in rows
+    ]
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for values in prepared:
+            copy.write_row(values)
+    for row in rows:
+        row._state.adding = False
+        row._state.db = connection.alias
 
 
 def rows_update[M: Model](queryset: QuerySet[M], objs: Iterable[M], fields: Sequence[str]) -> int:

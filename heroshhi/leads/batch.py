@@ -24,16 +24,16 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
-from psycopg import sql
 
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import AuditRecord, audit_record_many
 from heroshhi.core.actors import Actor
+from heroshhi.core.bulk import rows_insert
 from heroshhi.core.crypto import EMAIL, PHONE
 from heroshhi.core.crypto.blind_indexes import BlindIndexer
-from heroshhi.core.tenancy import WorkspaceOwned, WorkspaceScopeMismatch, workspace_scope
+from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import assignment, custom_fields, services
 from heroshhi.leads.models import CustomField, Lead, LeadNameToken, Stage, TimelineEvent
 from heroshhi.leads.selectors import viewer_for
@@ -373,20 +373,20 @@ def _assign(*, workspace: Workspace, work: _Work) -> None:
 
 
 def _write(*, workspace: Workspace, actor: Actor, work: _Work, indexer: BlindIndexer) -> None:
-    _insert(workspace, Lead, work.new_leads)
+    rows_insert(Lead, work.new_leads, workspace_id=workspace.pk)
     for lead in work.filled_existing.values():
         lead.save(update_fields=_FILL_COLUMNS)
     if work.renamed_existing:
         LeadNameToken.objects.filter(lead_id__in=work.renamed_existing).delete()
     named = [*work.new_leads, *(work.filled_existing[pk] for pk in work.renamed_existing)]
-    _insert(
-        workspace,
+    rows_insert(
         LeadNameToken,
         [
             LeadNameToken(workspace_id=workspace.pk, lead_id=lead.pk, token=token)
             for lead in named
             for token in indexer.name_tokens(lead.name or "")
         ],
+        workspace_id=workspace.pk,
     )
     names = sorted({name for tags in work.new_tags.values() for name in tags})
     tag_ids = {tag.name: tag.pk for tag in services.tags_named(workspace=workspace, names=names)}
@@ -396,36 +396,5 @@ def _write(*, workspace: Workspace, actor: Actor, work: _Work, indexer: BlindInd
         for lead_id, tags in work.new_tags.items()
         for name in tags
     )
-    _insert(workspace, TimelineEvent, work.timeline)
+    rows_insert(TimelineEvent, work.timeline, workspace_id=workspace.pk)
     audit_record_many(workspace=workspace, actor=actor, records=work.audit)
-
-
-def _insert(workspace: Workspace, model: type[WorkspaceOwned], rows: list[Any]) -> None:
-    """``bulk_create`` for new rows of ``workspace``; on PostgreSQL through COPY, which
-    skips building one big INSERT statement (most of an import's time otherwise). Each
-    value is prepared exactly as ``bulk_create`` prepares it (``pre_save`` encrypts, with
-    the row's id in the AAD), so what is stored is the same."""
-    if not rows:
-        return
-    if any(row.workspace_id != workspace.pk for row in rows):
-        raise WorkspaceScopeMismatch(f"{model.__name__} rows of another workspace.")
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows)
-        return
-    fields = model._meta.concrete_fields
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in fields),
-    )
-    # Every value is prepared before the COPY starts: preparing may query (a key lookup when
-    # the key cache is cold), and the connection can run nothing else while a COPY is open.
-    prepared = [
-        [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields] for row in rows
-    ]
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for values in prepared:
-            copy.write_row(values)
-    for row in rows:
-        row._state.adding = False
-        row._state.db = connection.alias

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor, ActorType
-from heroshhi.core.bulk import rows_update
+from heroshhi.core.bulk import rows_insert, rows_update
 from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.batch import BATCH_MAX, LeadItem, leads_create_many
@@ -417,16 +417,20 @@ def _store_many(
         )
         for conversation, item in fresh
     ]
-    Message.objects.bulk_create(messages)
-    TimelineEvent.objects.bulk_create(
-        TimelineEvent(
-            workspace=workspace,
-            lead_id=message.lead_id,
-            kind=TimelineEvent.Kind.MESSAGE_IN,
-            actor_type="contact",
-            data={"message": str(message.pk), "kind": message.kind},
-        )
-        for message in messages
+    rows_insert(Message, messages, workspace_id=workspace.pk)
+    rows_insert(
+        TimelineEvent,
+        [
+            TimelineEvent(
+                workspace=workspace,
+                lead_id=message.lead_id,
+                kind=TimelineEvent.Kind.MESSAGE_IN,
+                actor_type="contact",
+                data={"message": str(message.pk), "kind": message.kind},
+            )
+            for message in messages
+        ],
+        workspace_id=workspace.pk,
     )
     touched = {}
     for conversation, item in fresh:
