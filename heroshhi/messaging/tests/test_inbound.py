@@ -427,5 +427,7 @@ def test_staff_opt_in_after_a_stop_applies_and_a_later_stop_wins_again(
     optout.lead_opt_in(workspace=world.a, actor=alice, lead=lead)
     assert not _opted_out(world, phone="+" + CUSTOMER)
 
-    post(client, channel, _keyword(channel, "wamid.stop2", "band karo", now + 1))
+    # The contact writes again a second after the staff member acted.
+    later = int(timezone.now().timestamp()) + 1
+    post(client, channel, _keyword(channel, "wamid.stop2", "band karo", later))
     assert _opted_out(world, phone="+" + CUSTOMER)
