@@ -51,10 +51,12 @@ def rows_update[M: Model](queryset: QuerySet[M], objs: Iterable[M], fields: Sequ
     """Save ``fields`` of ``objs`` (rows the queryset admits), like ``QuerySet.bulk_update``;
     the number of rows written.
 
-    On PostgreSQL it is one ``UPDATE … FROM (VALUES …)``: Django's own bulk update builds a
-    CASE per field and row, whose expressions cost far more in Python than the database
-    spends writing the rows. Values are prepared for the database as ``save()`` would,
-    without ``pre_save`` (so not for encrypted or auto-now fields)."""
+    On PostgreSQL it is one ``UPDATE … FROM unnest(…)`` with one array parameter per
+    column: Django's own bulk update builds a CASE per field and row, and a placeholder per
+    value makes the driver parse and quote a statement that grows with the rows; either
+    costs far more in Python than the database spends writing them. Values are prepared
+    for the database as ``save()`` would, without ``pre_save`` (so not for encrypted or
+    auto-now fields)."""
     rows = list(objs)
     if not rows:
         return 0
@@ -64,23 +66,26 @@ def rows_update[M: Model](queryset: QuerySet[M], objs: Iterable[M], fields: Sequ
     meta = queryset.model._meta
     key = meta.pk
     assert key is not None
-    columns: list[Field[Any, Any]] = [meta.get_field(name) for name in fields]  # type: ignore[misc]
+    updated: list[Field[Any, Any]] = [meta.get_field(name) for name in fields]  # type: ignore[misc]
+    columns = [key, *updated]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    row_sql = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in (key, *columns)) + ")"
-    params: list[Any] = []
-    for obj in rows:
-        params.append(key.get_db_prep_value(obj.pk, connection))
-        params += [
-            field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns
-        ]
-    names = ", ".join(quote(str(field.column)) for field in (key, *columns))
-    assignments = ", ".join(f"{quote(str(f.column))} = v.{quote(str(f.column))}" for f in columns)
+    params: list[Any] = [
+        [key.get_db_prep_value(obj.pk, connection) for obj in rows],
+        *(
+            [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in rows]
+            for field in updated
+        ),
+    ]
+    # An array type takes no length or precision: varchar(15)[] is written varchar[].
+    arrays = ", ".join(f"%s::{str(field.db_type(connection)).split('(')[0]}[]" for field in columns)
+    names = ", ".join(quote(str(field.column)) for field in columns)
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{quote(str(f.column))}" for f in updated)
     pk_column = quote(str(key.column))
     # Identifiers come from the model's metadata, quoted; every value is a parameter.
     sql = (
         f"UPDATE {table} SET {assignments} "  # noqa: S608
-        f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) "
+        f"FROM unnest({arrays}) AS v({names}) "
         f"WHERE {table}.{pk_column} = v.{pk_column}"
     )
     # The queryset's own conditions (the workspace scope, a status the rows must still be in).
