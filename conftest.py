@@ -30,6 +30,22 @@ class World:
     b: Workspace
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_released(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Before the test database is dropped, end the sessions a live server's request
+    threads may still hold on it (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def world(db) -> World:
     alice = user_create(email="alice@a.example", password=PASSWORD, full_name="Alice")
