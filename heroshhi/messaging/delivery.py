@@ -29,7 +29,7 @@ from django.utils import timezone
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import optout, ratelimits
 from heroshhi.messaging.errors import describe
-from heroshhi.messaging.models import Conversation, Message, OptOutRecord
+from heroshhi.messaging.models import Conversation, Message
 from heroshhi.messaging.transport import TransportError, transport_for
 from heroshhi.privacy.selectors import is_restricted
 from heroshhi.workspaces.models import Workspace
@@ -215,8 +215,13 @@ def _call_provider(
                 extra={"message_id": str(message.pk), "code": exc.code, "attempts": attempts},
             )
             return Attempt("retry", retry_in=wait)
-        if exc.code == 131050:
-            _record_marketing_stop(workspace, message)
+        if exc.code == optout.MARKETING_STOPPED:
+            optout.record_marketing_stopped(
+                workspace=workspace,
+                channel=message.conversation.channel,
+                message=message,
+                event_key=f"err131050:{message.pk}",
+            )
         # Without a code the title is one of our own labels ("timeout", "egress denied").
         reason = info.reason if exc.code is not None else f"{info.reason} ({exc.title})"
         if exc.transient:
@@ -227,17 +232,3 @@ def _call_provider(
         provider_message_id=provider_id
     )
     return Attempt("accepted")
-
-
-def _record_marketing_stop(workspace: Workspace, message: Message) -> None:
-    """Meta says the contact stopped marketing messages: honour it as an opt-out."""
-    optout.record_from_contact(
-        workspace=workspace,
-        channel=message.conversation.channel,
-        phone=message.lead.phone,
-        wa_user=message.conversation.wa_user_id,
-        opt_out=True,
-        method=OptOutRecord.Method.WHATSAPP,
-        trigger="error:131050",
-        event_key=f"err131050:{message.pk}",
-    )

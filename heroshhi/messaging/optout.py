@@ -33,7 +33,7 @@ from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_ind
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
-from heroshhi.messaging.models import Conversation, MessagingSettings, OptOutRecord
+from heroshhi.messaging.models import Conversation, Message, MessagingSettings, OptOutRecord
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -443,6 +443,33 @@ def record_from_contact(
             event_key=event_key,
             occurred_at=occurred_at,
         )
+
+
+# Meta's error for a contact who stopped marketing messages, on a send or as a failed status.
+MARKETING_STOPPED = 131050
+
+
+def record_marketing_stopped(
+    *,
+    workspace: Workspace,
+    channel: object,
+    message: Message,
+    event_key: str,
+    at: datetime | None = None,
+) -> bool:
+    """Meta refused or failed ``message`` because its contact had stopped marketing messages:
+    the contact's own opt-out, as of ``at`` (the status's timestamp; now for a refused send)."""
+    return record_from_contact(
+        workspace=workspace,
+        channel=channel,
+        phone=message.lead.phone,
+        wa_user=message.conversation.wa_user_id,
+        opt_out=True,
+        method=OptOutRecord.Method.WHATSAPP,
+        trigger=f"error:{MARKETING_STOPPED}",
+        event_key=event_key[:128],
+        occurred_at=at,
+    )
 
 
 def preference_event_key(*, contact_id: str, timestamp: object, value: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from enum import StrEnum
 
 from django.db import transaction
@@ -21,7 +20,7 @@ from django.db import transaction
 from heroshhi.core.bulk import rows_update
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import errors, optout
-from heroshhi.messaging.models import Message, MessageTemplate, OptOutRecord
+from heroshhi.messaging.models import Message, MessageTemplate
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.whatsapp.parsing import StatusUpdate, TemplateStatusUpdate
 from heroshhi.workspaces.models import Workspace
@@ -40,8 +39,6 @@ _TIMESTAMP_FIELD = {
     Message.Status.READ: "read_at",
     Message.Status.FAILED: "failed_at",
 }
-# The contact turned off marketing messages: the same as their "stop promotions" switch.
-MARKETING_STOPPED = 131050
 
 
 class StatusOutcome(StrEnum):
@@ -117,9 +114,13 @@ def status_apply(
             return StatusOutcome.UNKNOWN
         changed, forward = _advance(message, item)
         message.save(update_fields=["provider_message_id", *changed])
-        if forward and item.error_code == MARKETING_STOPPED:
-            _marketing_stopped(
-                workspace=workspace, channel=channel, message=message, at=item.timestamp
+        if forward and item.error_code == optout.MARKETING_STOPPED:
+            optout.record_marketing_stopped(
+                workspace=workspace,
+                channel=channel,
+                message=message,
+                event_key=f"err:{message.provider_message_id}",
+                at=item.timestamp,
             )
     return StatusOutcome.APPLIED if forward else StatusOutcome.STALE
 
@@ -136,7 +137,7 @@ def statuses_apply_many(
     wanted = {
         n: (channel, item)
         for n, (channel, item) in enumerate(updates)
-        if item.error_code != MARKETING_STOPPED
+        if item.error_code != optout.MARKETING_STOPPED
     }
     messages = {
         message.provider_message_id: message
@@ -165,24 +166,6 @@ def statuses_apply_many(
     # only others changed (its row is locked).
     rows_update(Message.objects.all(), list(changes), sorted(set().union(*changes.values())))
     return outcomes
-
-
-def _marketing_stopped(
-    *, workspace: Workspace, channel: WhatsAppChannel, message: Message, at: datetime
-) -> None:
-    """Meta failed our send because the contact had stopped marketing messages by ``at``."""
-    conversation = message.conversation
-    optout.record_from_contact(
-        workspace=workspace,
-        channel=channel,
-        phone=message.lead.phone,
-        wa_user=conversation.wa_user_id,
-        opt_out=True,
-        method=OptOutRecord.Method.WHATSAPP,
-        trigger=f"error:{MARKETING_STOPPED}",
-        event_key=f"err:{message.provider_message_id}"[:128],
-        occurred_at=at,
-    )
 
 
 def template_status_apply(
