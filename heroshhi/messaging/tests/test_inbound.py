@@ -363,6 +363,21 @@ def _keyword(channel, wamid, text, ts):
     )
 
 
+def _post_settled(world, client, channel, body):
+    """POST a webhook and wait until no delivery is left unprocessed. The simulator's status
+    webhooks for our confirmation replies reach the live server meanwhile, and the task one
+    of them started may be the one that takes this delivery, in the server's thread."""
+    from heroshhi.whatsapp.tests.webhook_support import post
+
+    assert post(client, channel, body).status_code == 200
+
+    def settled():
+        with workspace_scope(world.a):
+            return not WebhookDelivery.objects.filter(status="received").exists()
+
+    wait_until(settled)
+
+
 def _ledger(world):
     with workspace_scope(world.a):
         records = OptOutRecord.objects.order_by(*OptOutRecord.newest_first())
@@ -370,13 +385,11 @@ def _ledger(world):
 
 
 def test_a_stop_older_than_the_latest_resume_is_kept_but_not_applied(world, channel, client):
-    from heroshhi.whatsapp.tests.webhook_support import post
-
     now = int(timezone.now().timestamp())
-    post(client, channel, _preference(channel, "stop", now - 120))
-    post(client, channel, _preference(channel, "resume", now))
+    _post_settled(world, client, channel, _preference(channel, "stop", now - 120))
+    _post_settled(world, client, channel, _preference(channel, "resume", now))
     # A retry of an earlier delivery, older than the resume we already applied.
-    post(client, channel, _preference(channel, "stop", now - 90))
+    _post_settled(world, client, channel, _preference(channel, "stop", now - 90))
 
     assert not _opted_out(world, phone="+" + CUSTOMER)
     # The ledger holds all three, in the order the contact acted.
@@ -390,12 +403,10 @@ def test_a_stop_older_than_the_latest_resume_is_kept_but_not_applied(world, chan
 def test_a_late_start_keyword_does_not_undo_a_later_stop(world, channel, client):
     """The contact wrote START, then STOP; the START's webhook comes last. They stay opted
     out, get no "welcome back" reply, and the lead timeline does not show the late START."""
-    from heroshhi.whatsapp.tests.webhook_support import post
-
     now = int(timezone.now().timestamp())
-    post(client, channel, _keyword(channel, "wamid.hi", "Hi", now - 300))
-    post(client, channel, _keyword(channel, "wamid.stop", "STOP", now - 10))
-    post(client, channel, _keyword(channel, "wamid.start", "START", now - 60))
+    _post_settled(world, client, channel, _keyword(channel, "wamid.hi", "Hi", now - 300))
+    _post_settled(world, client, channel, _keyword(channel, "wamid.stop", "STOP", now - 10))
+    _post_settled(world, client, channel, _keyword(channel, "wamid.start", "START", now - 60))
 
     assert _opted_out(world, phone="+" + CUSTOMER)
     assert _ledger(world) == [("opted_out", "stop"), ("opted_in", "start")]
@@ -418,10 +429,8 @@ def test_a_late_start_keyword_does_not_undo_a_later_stop(world, channel, client)
 def test_staff_opt_in_after_a_stop_applies_and_a_later_stop_wins_again(
     world, channel, client, alice
 ):
-    from heroshhi.whatsapp.tests.webhook_support import post
-
     now = int(timezone.now().timestamp())
-    post(client, channel, _keyword(channel, "wamid.stop1", "STOP", now - 60))
+    _post_settled(world, client, channel, _keyword(channel, "wamid.stop1", "STOP", now - 60))
     with workspace_scope(world.a):
         lead = Lead.objects.get()
     optout.lead_opt_in(workspace=world.a, actor=alice, lead=lead)
@@ -429,5 +438,5 @@ def test_staff_opt_in_after_a_stop_applies_and_a_later_stop_wins_again(
 
     # The contact writes again a second after the staff member acted.
     later = int(timezone.now().timestamp()) + 1
-    post(client, channel, _keyword(channel, "wamid.stop2", "band karo", later))
+    _post_settled(world, client, channel, _keyword(channel, "wamid.stop2", "band karo", later))
     assert _opted_out(world, phone="+" + CUSTOMER)
