@@ -1,80 +1,40 @@
-"""Posts webhooks to the app: on time, signed, retried with backoff, optionally duplicated."""
+"""Posts webhooks to the app: on time, signed, retried with backoff, optionally duplicated.
+
+It drains the simulator's schedule (status jobs the state planned, and its own retries and
+duplicates); the state never calls it.
+"""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from . import envelopes
-from .state import Simulator, StatusJob
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One webhook POST (first attempt, retry or duplicate), with its exact bytes."""
-
-    generation: int
-    url: str
-    app_secret: str
-    body: bytes
-    kind: str  # message / status / user_preferences / calls / raw
-    sign: bool = True
-    signature_override: str | None = None
-    attempt: int = 0
-    duplicate: bool = False
-    retry: bool = True
-
-
-Job = StatusJob | Delivery
+from . import envelopes, statuses
+from .records import Delivery, Job, StatusJob
+from .state import Simulator
 
 
 class Dispatcher(threading.Thread):
     def __init__(self, simulator: Simulator) -> None:
         super().__init__(name="wa-simulator-dispatcher", daemon=True)
         self.simulator = simulator
-        simulator.dispatcher = self
-        self._heap: list[tuple[float, int, Job]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition()
-        self._stopped = False
+        self.schedule = simulator.schedule
         # trust_env=False: a developer's HTTP(S)_PROXY must not capture loopback webhooks.
         self.http = httpx.Client(trust_env=False, follow_redirects=False)
 
-    # -- queue ---------------------------------------------------------------------------
-
-    def schedule_at(self, due: float, job: Job) -> None:
-        with self._wake:
-            heapq.heappush(self._heap, (due, next(self._order), job))
-            self._wake.notify()
-
-    def clear(self) -> None:
-        with self._wake:
-            self._heap.clear()
-
     def stop(self) -> None:
-        with self._wake:
-            self._stopped = True
-            self._wake.notify()
+        self.schedule.close()
         self.join(timeout=5)
         self.http.close()
 
     def run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._wake.wait(timeout)
-                if self._stopped:
-                    return
-                jobs = self._take_due()
+        while (jobs := self.schedule.take(self._batch_window)) is not None:
             try:
                 self._process(jobs)
             except Exception as error:
@@ -83,31 +43,21 @@ class Dispatcher(threading.Thread):
                     self.simulator.generation,
                 )
 
-    def _take_due(self) -> list[Job]:
-        due, _, first = heapq.heappop(self._heap)
-        jobs: list[Job] = [first]
-        if isinstance(first, StatusJob) and self.simulator.settings["batch"]:
-            # Batch mode: everything due within the window rides in the same POST.
-            limit = due + self.simulator.settings["batch_window_ms"] / 1000
-            later: list[tuple[float, int, Job]] = []
-            while self._heap and self._heap[0][0] <= limit:
-                item = heapq.heappop(self._heap)
-                if isinstance(item[2], StatusJob):
-                    jobs.append(item[2])
-                else:
-                    later.append(item)
-            for item in later:
-                heapq.heappush(self._heap, item)
-        return jobs
+    def _batch_window(self, job: Job) -> float | None:
+        """Batch mode: statuses due within the window of the first ride in the same POST."""
+        settings = self.simulator.settings
+        if isinstance(job, StatusJob) and settings["batch"]:
+            return settings["batch_window_ms"] / 1000
+        return None
 
     def _process(self, jobs: list[Job]) -> None:
-        statuses = [job for job in jobs if isinstance(job, StatusJob)]
+        due_statuses = [job for job in jobs if isinstance(job, StatusJob)]
         for job in jobs:
             if isinstance(job, Delivery):
                 self.post(job)
-        if statuses:
-            generation = statuses[0].generation
-            for number, body in self.simulator.status_body(statuses):
+        if due_statuses:
+            generation = due_statuses[0].generation
+            for number, body in statuses.status_bodies(self.simulator, due_statuses):
                 self.post(self.delivery(number, body, "status", generation=generation))
 
     # -- delivery ------------------------------------------------------------------------
@@ -184,11 +134,11 @@ class Dispatcher(threading.Thread):
         now = time.monotonic()
         if status != 200 and delivery.retry and delivery.attempt < settings["max_retries"]:
             backoff = settings["retry_backoff_seconds"] * 2**delivery.attempt
-            self.schedule_at(now + backoff, replace(delivery, attempt=delivery.attempt + 1))
+            self.schedule.put(now + backoff, replace(delivery, attempt=delivery.attempt + 1))
         if delivery.attempt == 0 and not delivery.duplicate and delivery.retry:
             gap = max(settings["latency_ms"], 10) / 1000
             for copy_number in range(settings["duplicate"]):
-                self.schedule_at(
+                self.schedule.put(
                     now + gap * (copy_number + 1), replace(delivery, duplicate=True, retry=False)
                 )
         return status

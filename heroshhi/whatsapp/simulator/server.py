@@ -17,10 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from . import graph
+from . import graph, inbound, outbound
 from .client import SimulatorClient
 from .dispatcher import Dispatcher
-from .state import ControlError, Simulator, public_number
+from .records import ControlError, public_number
+from .state import Simulator
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -157,14 +158,16 @@ class Handler(BaseHTTPRequestHandler):
                 error = graph.invalid("The request body is not valid JSON")
                 self._reply(error.http_status, error.envelope())
                 return
-            self._reply(*simulator.graph_send(match["id"], token, payload))
+            self._reply(*outbound.graph_send(simulator, match["id"], token, payload))
         elif method == "GET" and (match := _TEMPLATES.match(path)):
-            self._reply(*simulator.list_templates(match["id"], token, query, self.base_url, path))
+            self._reply(
+                *outbound.list_templates(simulator, match["id"], token, query, self.base_url, path)
+            )
         elif method == "GET" and (match := _DOWNLOAD.match(path)):
-            status, content, content_type = simulator.media_download(match["id"], token)
+            status, content, content_type = outbound.media_download(simulator, match["id"], token)
             self._reply(status, content, content_type)
         elif method == "GET" and (match := _OBJECT.match(path)):
-            self._reply(*simulator.graph_object(match["id"], token, self.base_url))
+            self._reply(*outbound.graph_object(simulator, match["id"], token, self.base_url))
         else:
             error = graph.GraphError(
                 400, 100, "Unsupported request - method type or path not supported", path
@@ -247,7 +250,7 @@ def _clock(server: SimulatorServer, query: dict[str, str], data: dict[str, Any])
 
 
 def _inbound(server: SimulatorServer, query: dict[str, str], data: dict[str, Any]) -> Reply:
-    number, body, wamid = server.simulator.build_inbound(data)
+    number, body, wamid = inbound.build_inbound(server.simulator, data)
     status = server.dispatcher.post(server.dispatcher.delivery(number, body, "message"))
     contact = body["entry"][0]["changes"][0]["value"]["contacts"][0]
     return 200, {
@@ -262,23 +265,23 @@ def _inbound(server: SimulatorServer, query: dict[str, str], data: dict[str, Any
 def _user_preferences(
     server: SimulatorServer, query: dict[str, str], data: dict[str, Any]
 ) -> Reply:
-    number, body = server.simulator.build_user_preferences(data)
+    number, body = inbound.build_user_preferences(server.simulator, data)
     status = server.dispatcher.post(server.dispatcher.delivery(number, body, "user_preferences"))
     return 200, {"delivered_status": status, "body": body}
 
 
 def _calls(server: SimulatorServer, query: dict[str, str], data: dict[str, Any]) -> Reply:
-    number, body, call_id = server.simulator.build_call(data)
+    number, body, call_id = inbound.build_call(server.simulator, data)
     status = server.dispatcher.post(server.dispatcher.delivery(number, body, "calls"))
     return 200, {"call_id": call_id, "delivered_status": status, "body": body}
 
 
 def _read(server: SimulatorServer, query: dict[str, str], data: dict[str, Any]) -> Reply:
-    return 200, {"wamids": server.simulator.customer_reads(data, "read")}
+    return 200, {"wamids": inbound.customer_reads(server.simulator, data, "read")}
 
 
 def _deliver(server: SimulatorServer, query: dict[str, str], data: dict[str, Any]) -> Reply:
-    return 200, {"wamids": server.simulator.customer_reads(data, "delivered")}
+    return 200, {"wamids": inbound.customer_reads(server.simulator, data, "delivered")}
 
 
 def _outbox(server: SimulatorServer, query: dict[str, str], data: dict[str, Any]) -> Reply:

@@ -6,6 +6,7 @@ tiny stdlib server stands in for the app's webhook URL, recording raw bodies and
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import hmac
 import json
@@ -14,11 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from heroshhi.whatsapp import simulator as simulator_package
 from heroshhi.whatsapp.simulator import SimulatorClient, SimulatorError
 from heroshhi.whatsapp.simulator.cli import main as cli_main
 
@@ -977,3 +980,31 @@ def test_the_customer_page_drives_a_conversation(
             assert page.evaluate("window.__cspViolations") == []
         finally:
             browser.close()
+
+
+def _sibling_imports(source: str) -> set[str]:
+    """The simulator modules a module imports (`from .x import y`, `from . import x`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:
+                names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_simulator_modules_import_each_other_in_one_direction():
+    """No cycles (type-only imports count): the state never reaches for its dispatcher."""
+    package = Path(simulator_package.__file__).parent
+    imports = {path.stem: _sibling_imports(path.read_text()) for path in package.glob("*.py")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for module in imports.get(start, set()) - seen:
+            seen.add(module)
+            if module == target or reaches(module, target, seen):
+                return True
+        return False
+
+    assert [name for name in sorted(imports) if reaches(name, name, set())] == []
+    assert not reaches("state", "dispatcher", set())
