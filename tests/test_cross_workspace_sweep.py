@@ -361,7 +361,7 @@ def _alice_privacy_request_id(world: World) -> str:
     """An access request about Alice's lead, recorded on first use."""
     from heroshhi.leads.models import Lead
     from heroshhi.privacy.models import PrivacyRequest
-    from heroshhi.privacy.services import privacy_request_create
+    from heroshhi.privacy.services.requests import privacy_request_create
 
     lead_id = _alice_lead_id(world)
     with workspace_scope(world.a):

@@ -18,11 +18,17 @@ from pydantic import ConfigDict, Field
 
 from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
-from heroshhi.privacy import selectors, services
+from heroshhi.privacy import selectors
 from heroshhi.privacy.access import access_privacy_request, access_subject
 from heroshhi.privacy.business_days import SlaState
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import PrivacyRequest
+from heroshhi.privacy.services.requests import (
+    EVIDENCE_MAX,
+    privacy_request_complete,
+    privacy_request_create,
+    privacy_request_reject,
+)
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -47,7 +53,7 @@ class PrivacyRequestIn(_StrictIn):
     received_at: datetime | None = Field(
         None, description="When the request reached you (default: now); sets the due date."
     )
-    evidence: str | None = Field(None, max_length=services.EVIDENCE_MAX)
+    evidence: str | None = Field(None, max_length=EVIDENCE_MAX)
 
 
 class RequesterOut(Schema):
@@ -79,14 +85,14 @@ class PrivacyRequestOut(Schema):
 
 
 class CompleteIn(_StrictIn):
-    evidence: str | None = Field(None, max_length=services.EVIDENCE_MAX)
+    evidence: str | None = Field(None, max_length=EVIDENCE_MAX)
     rectified_fields: list[str] | None = Field(
         None, max_length=50, description="Rectification: the corrected fields' names."
     )
 
 
 class RejectIn(_StrictIn):
-    evidence: str = Field(max_length=services.EVIDENCE_MAX, description="Why it is refused.")
+    evidence: str = Field(max_length=EVIDENCE_MAX, description="Why it is refused.")
 
 
 def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
@@ -141,7 +147,7 @@ def privacy_requests_create(
 ) -> Status[PrivacyRequestOut]:
     workspace, actor = _context(request)
     lead = access_subject(workspace=workspace, actor_role=actor.role or "", uid=payload.lead)
-    created = services.privacy_request_create(
+    created = privacy_request_create(
         workspace=workspace,
         actor=actor,
         type=payload.type,
@@ -186,7 +192,7 @@ def privacy_requests_complete(
     workspace, actor = _context(request)
     privacy_request = _access(request, request_id)
     try:
-        done = services.privacy_request_complete(
+        done = privacy_request_complete(
             workspace=workspace,
             actor=actor,
             request=privacy_request,
@@ -205,7 +211,7 @@ def privacy_requests_reject(
     workspace, actor = _context(request)
     privacy_request = _access(request, request_id)
     try:
-        done = services.privacy_request_reject(
+        done = privacy_request_reject(
             workspace=workspace, actor=actor, request=privacy_request, evidence=payload.evidence
         )
     except PrivacyActionRefused as exc:

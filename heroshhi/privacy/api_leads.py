@@ -26,12 +26,15 @@ from pydantic import ConfigDict
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.selectors import viewer_for, visible_leads
-from heroshhi.privacy import consent, services
+from heroshhi.privacy import consent
 from heroshhi.privacy.access import access_subject
 from heroshhi.privacy.api import refusal_response
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import ConsentRecord, LeadRestriction
 from heroshhi.privacy.report import report_download
+from heroshhi.privacy.services.erasure import lead_erase
+from heroshhi.privacy.services.exports import lead_access_export
+from heroshhi.privacy.services.restriction import lead_restrict, lead_unrestrict
 from heroshhi.workspaces.models import Workspace
 
 router = Router(tags=["privacy requests"])
@@ -82,7 +85,7 @@ def lead_privacy_export(
     """Access (JSON) or portability (``format=zip``); one ``data_export`` audit event."""
     workspace, actor = _context(request)
     lead = access_subject(workspace=workspace, actor_role=actor.role or "", uid=lead_id)
-    report = services.lead_access_export(workspace=workspace, actor=actor, lead=lead, format=format)
+    report = lead_access_export(workspace=workspace, actor=actor, lead=lead, format=format)
     if format == "zip":
         return report_download(report, fmt="zip", name=str(lead.pk))
     response = JsonResponse(report, json_dumps_params={"ensure_ascii": False})
@@ -94,7 +97,7 @@ def lead_privacy_export(
 def lead_privacy_erase(request: HttpRequest, lead_id: str) -> dict[str, Any] | HttpResponse:
     workspace, actor = _context(request)
     try:
-        return services.lead_erase(workspace=workspace, actor=actor, lead_id=lead_id)
+        return lead_erase(workspace=workspace, actor=actor, lead_id=lead_id)
     except PrivacyActionRefused as exc:
         return refusal_response(exc)
 
@@ -103,7 +106,7 @@ def lead_privacy_erase(request: HttpRequest, lead_id: str) -> dict[str, Any] | H
 def lead_privacy_restrict(request: HttpRequest, lead_id: str) -> RestrictionOut:
     workspace, actor = _context(request)
     lead = access_subject(workspace=workspace, actor_role=actor.role or "", uid=lead_id)
-    row = services.lead_restrict(workspace=workspace, actor=actor, lead=lead)
+    row = lead_restrict(workspace=workspace, actor=actor, lead=lead)
     return _restriction_out(lead.pk, row)
 
 
@@ -111,7 +114,7 @@ def lead_privacy_restrict(request: HttpRequest, lead_id: str) -> RestrictionOut:
 def lead_privacy_unrestrict(request: HttpRequest, lead_id: str) -> RestrictionOut:
     workspace, actor = _context(request)
     lead = access_subject(workspace=workspace, actor_role=actor.role or "", uid=lead_id)
-    row = services.lead_unrestrict(workspace=workspace, actor=actor, lead=lead)
+    row = lead_unrestrict(workspace=workspace, actor=actor, lead=lead)
     return _restriction_out(lead.pk, row)
 
 

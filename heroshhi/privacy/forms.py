@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from heroshhi.leads.validation import NAME_MAX
 from heroshhi.privacy.models import ConsentRecord, Incident, PrivacyRequest
-from heroshhi.privacy.services import EVIDENCE_MAX, HOLIDAY_NAME_MAX, MESSAGE_MAX
+from heroshhi.privacy.services.holidays import HOLIDAY_NAME_MAX
+from heroshhi.privacy.services.requests import EVIDENCE_MAX, MESSAGE_MAX
 
 _ANY = [("", _("Any"))]
 

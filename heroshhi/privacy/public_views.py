@@ -17,8 +17,8 @@ from django.views.decorators.http import require_http_methods
 
 from heroshhi.core import ratelimit
 from heroshhi.core.request_context import client_ip
-from heroshhi.privacy import services
 from heroshhi.privacy.forms import PublicRequestForm, add_service_errors
+from heroshhi.privacy.services.requests import privacy_request_submit_public
 from heroshhi.workspaces.models import Workspace
 
 PER_IP_LIMIT = ratelimit.Limit("privacy-form-ip", 5, 3600)
@@ -72,7 +72,7 @@ def public_request(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                created = services.privacy_request_submit_public(
+                created = privacy_request_submit_public(
                     workspace=workspace,
                     name=data["name"],
                     email=data["email"],

@@ -6,8 +6,9 @@ import logging
 
 from celery import shared_task
 
-from heroshhi.privacy import retention, services
+from heroshhi.privacy import retention
 from heroshhi.privacy.models import RetentionRun
+from heroshhi.privacy.services.reminders import privacy_reminders_send
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ def privacy_requests_remind() -> dict[str, int]:
     """Remind owners of privacy requests due within a business day or overdue. Each
     reminder is made once (a unique constraint), so running it often only catches changes
     sooner."""
-    made = services.privacy_reminders_send()
+    made = privacy_reminders_send()
     logger.info("privacy request reminders", extra={"made": made})
     return {"made": made}
 

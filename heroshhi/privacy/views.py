@@ -23,7 +23,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.models import CustomField, Lead
 from heroshhi.privacy import report as reports
-from heroshhi.privacy import selectors, services
+from heroshhi.privacy import selectors
 from heroshhi.privacy.access import access_privacy_request, access_subject
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.forms import (
@@ -39,6 +39,21 @@ from heroshhi.privacy.forms import (
     add_service_errors,
 )
 from heroshhi.privacy.models import PrivacyRequest, WorkspaceHoliday
+from heroshhi.privacy.services import holidays, restriction
+from heroshhi.privacy.services.erasure import lead_erase
+from heroshhi.privacy.services.exports import (
+    export_link_create,
+    export_link_redeem,
+    lead_access_export,
+)
+from heroshhi.privacy.services.objection import lead_object
+from heroshhi.privacy.services.reminders import reminders_mark_read
+from heroshhi.privacy.services.requests import (
+    privacy_request_complete,
+    privacy_request_create,
+    privacy_request_link_lead,
+    privacy_request_reject,
+)
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability, require_capability
 
@@ -114,7 +129,7 @@ def request_list(request: HttpRequest, slug: str) -> HttpResponse:
         "reminders": selectors.unread_reminders(
             workspace=workspace, member_id=_membership(request).pk
         ),
-        "can_settings": has_capability(_role(request), services.SETTINGS_CAPABILITY),
+        "can_settings": has_capability(_role(request), holidays.SETTINGS_CAPABILITY),
     }
     return render(request, "privacy/list.html", context)
 
@@ -122,7 +137,7 @@ def request_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def reminders_read(request: HttpRequest, slug: str) -> HttpResponse:
     require_capability(_role(request), Capability.PRIVACY_REQUESTS_MANAGE)
-    services.reminders_mark_read(workspace=_workspace(request), actor=_actor(request))
+    reminders_mark_read(workspace=_workspace(request), actor=_actor(request))
     return redirect("privacy:requests", slug=slug)
 
 
@@ -143,7 +158,7 @@ def request_new(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error("lead", _("No lead with this id."))
         else:
             try:
-                created = services.privacy_request_create(
+                created = privacy_request_create(
                     workspace=workspace,
                     actor=_actor(request),
                     type=data["type"],
@@ -237,7 +252,7 @@ def request_link(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Http
         form.add_error("lead", _("No lead with this id."))
         return _detail(request, privacy_request, link_form=form, status=400)
     try:
-        services.privacy_request_link_lead(
+        privacy_request_link_lead(
             workspace=workspace, actor=_actor(request), request=privacy_request, lead=lead
         )
     except (ValidationError, PrivacyActionRefused) as exc:
@@ -260,7 +275,7 @@ def request_report(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Ht
     privacy_request = _access(request, request_id)
     lead = _subject(request, privacy_request)
     try:
-        report = services.lead_access_export(
+        report = lead_access_export(
             workspace=_workspace(request),
             actor=_actor(request),
             lead=lead,
@@ -285,7 +300,7 @@ def request_export(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Ht
         return _detail(request, privacy_request, export_form=form, status=400)
     fmt = form.cleaned_data["format"]
     try:
-        token = services.export_link_create(
+        token = export_link_create(
             workspace=_workspace(request),
             actor=_actor(request),
             request=privacy_request,
@@ -312,7 +327,7 @@ def request_download(
     privacy_request = _access(request, request_id)
     workspace = _workspace(request)
     try:
-        fmt = services.export_link_redeem(
+        fmt = export_link_redeem(
             workspace=workspace, actor=_actor(request), request=privacy_request, token=token
         )
     except PrivacyActionRefused as exc:
@@ -325,7 +340,7 @@ def request_download(
         response["Cache-Control"] = "no-store"
         return response
     lead = _subject(request, privacy_request)
-    report = services.lead_access_export(
+    report = lead_access_export(
         workspace=workspace, actor=_actor(request), lead=lead, format=fmt, request=privacy_request
     )
     return reports.report_download(report, fmt=fmt, name=privacy_request.reference)
@@ -341,7 +356,7 @@ def request_erase(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Htt
     form = EraseConfirmForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.lead_erase(
+            lead_erase(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 lead_id=lead.pk,
@@ -363,7 +378,7 @@ def request_restrict(request: HttpRequest, slug: str, request_id: uuid.UUID) -> 
     privacy_request = _access(request, request_id)
     lead = _subject(request, privacy_request)
     try:
-        services.lead_restrict(
+        restriction.lead_restrict(
             workspace=_workspace(request), actor=_actor(request), lead=lead, request=privacy_request
         )
     except (ValidationError, PrivacyActionRefused) as exc:
@@ -377,7 +392,7 @@ def request_restrict(request: HttpRequest, slug: str, request_id: uuid.UUID) -> 
 def request_unrestrict(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
     privacy_request = _access(request, request_id)
     lead = _subject(request, privacy_request)
-    services.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
+    restriction.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
     messages.success(request, _("The restriction was lifted."))
     return _back(slug, privacy_request)
 
@@ -390,7 +405,7 @@ def request_object(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Ht
     if not form.is_valid():
         return _detail(request, privacy_request, objection_form=form, status=400)
     try:
-        services.lead_object(
+        lead_object(
             workspace=_workspace(request),
             actor=_actor(request),
             lead=lead,
@@ -415,7 +430,7 @@ def request_complete(request: HttpRequest, slug: str, request_id: uuid.UUID) -> 
     form = CompleteForm(request.POST, rectifiable=rectifiable)
     if form.is_valid():
         try:
-            services.privacy_request_complete(
+            privacy_request_complete(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 request=privacy_request,
@@ -438,7 +453,7 @@ def request_reject(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Ht
     form = RejectForm(request.POST)
     if form.is_valid():
         try:
-            services.privacy_request_reject(
+            privacy_request_reject(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 request=privacy_request,
@@ -464,7 +479,7 @@ def _lead(request: HttpRequest, lead_id: uuid.UUID) -> Lead:
 @require_POST
 def lead_restrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
     lead = _lead(request, lead_id)
-    services.lead_restrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
+    restriction.lead_restrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
     messages.success(request, _("Processing of this lead is restricted."))
     return redirect("leads:detail", slug=slug, lead_id=lead.pk)
 
@@ -472,7 +487,7 @@ def lead_restrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRe
 @require_POST
 def lead_unrestrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
     lead = _lead(request, lead_id)
-    services.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
+    restriction.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
     messages.success(request, _("The restriction was lifted."))
     return redirect("leads:detail", slug=slug, lead_id=lead.pk)
 
@@ -481,13 +496,13 @@ def lead_unrestrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> Http
 
 
 @require_http_methods(["GET", "POST"])
-def holidays(request: HttpRequest, slug: str) -> HttpResponse:
-    require_capability(_role(request), services.SETTINGS_CAPABILITY)
+def holiday_list(request: HttpRequest, slug: str) -> HttpResponse:
+    require_capability(_role(request), holidays.SETTINGS_CAPABILITY)
     workspace = _workspace(request)
     form = HolidayForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.holiday_add(
+            holidays.holiday_add(
                 workspace=workspace,
                 actor=_actor(request),
                 day=form.cleaned_data["date"],
@@ -504,10 +519,10 @@ def holidays(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def holiday_remove(request: HttpRequest, slug: str, holiday_id: uuid.UUID) -> HttpResponse:
-    require_capability(_role(request), services.SETTINGS_CAPABILITY)
+    require_capability(_role(request), holidays.SETTINGS_CAPABILITY)
     workspace = _workspace(request)
     with workspace_scope(workspace):
         holiday = get_in_scope_or_404(WorkspaceHoliday.objects.all(), holiday_id)
-    services.holiday_remove(workspace=workspace, actor=_actor(request), holiday=holiday)
+    holidays.holiday_remove(workspace=workspace, actor=_actor(request), holiday=holiday)
     messages.success(request, _("Holiday removed."))
     return redirect("privacy:holidays", slug=slug)

@@ -333,7 +333,7 @@ def test_a_confirmation_outside_the_window_is_refused(world, wa_simulator, wa_ch
 def test_a_contact_under_a_processing_restriction_gets_nothing(
     world, alice, wa_simulator, wa_channel, wa_lead, django_capture_on_commit_callbacks
 ):
-    from heroshhi.privacy.services import lead_restrict
+    from heroshhi.privacy.services.restriction import lead_restrict
 
     open_window(wa_simulator, wa_channel, wa_lead)
     with django_capture_on_commit_callbacks() as callbacks:

@@ -20,9 +20,15 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.privacy import report as reports
-from heroshhi.privacy import services
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import PrivacyRequest
+from heroshhi.privacy.services.exports import (
+    _LINK_SALT,
+    export_link_create,
+    export_link_redeem,
+    lead_access_export,
+)
+from heroshhi.privacy.services.requests import privacy_request_complete, privacy_request_create
 from heroshhi.privacy.tests.conftest import (
     CALL_NOTES,
     CUSTOM_VALUE,
@@ -40,15 +46,13 @@ from heroshhi.privacy.tests.conftest import (
 
 
 def _request(world: World, alice: Actor, person: Person, type: str = "access") -> PrivacyRequest:
-    return services.privacy_request_create(
+    return privacy_request_create(
         workspace=world.a, actor=alice, type=type, lead=person.lead, channel="email"
     )
 
 
 def test_the_report_holds_every_category(world: World, alice: Actor, person: Person):
-    report = services.lead_access_export(
-        workspace=world.a, actor=alice, lead=person.lead, format="json"
-    )
+    report = lead_access_export(workspace=world.a, actor=alice, lead=person.lead, format="json")
     assert set(reports.CATEGORIES) <= set(report)
     lead = report["lead"]
     assert (lead["name"], lead["phone"], lead["email"]) == (NAME, PHONE, EMAIL)
@@ -80,9 +84,7 @@ def test_the_report_holds_every_category(world: World, alice: Actor, person: Per
 
 
 def test_the_zip_holds_the_json_and_one_csv_per_category(world, alice, person):
-    report = services.lead_access_export(
-        workspace=world.a, actor=alice, lead=person.lead, format="zip"
-    )
+    report = lead_access_export(workspace=world.a, actor=alice, lead=person.lead, format="zip")
     archive = zipfile.ZipFile(io.BytesIO(reports.report_zip(report)))
     names = set(archive.namelist())
     assert names == {"subject.json"} | {f"{name}.csv" for name in reports.CATEGORIES}
@@ -96,7 +98,7 @@ def test_the_zip_holds_the_json_and_one_csv_per_category(world, alice, person):
 
 def test_exporting_moves_the_request_on_and_records_counts(world, alice, person):
     request = _request(world, alice, person)
-    services.lead_access_export(
+    lead_access_export(
         workspace=world.a, actor=alice, lead=person.lead, format="json", request=request
     )
     request.refresh_from_db()
@@ -104,7 +106,7 @@ def test_exporting_moves_the_request_on_and_records_counts(world, alice, person)
     assert request.handler is not None
     assert request.handler.user_id == world.alice.pk
     assert request.outcome["exported"]["counts"]["calls"] == 1
-    services.privacy_request_complete(workspace=world.a, actor=alice, request=request)
+    privacy_request_complete(workspace=world.a, actor=alice, request=request)
     request.refresh_from_db()
     assert request.status == PrivacyRequest.Status.COMPLETED
 
@@ -112,7 +114,7 @@ def test_exporting_moves_the_request_on_and_records_counts(world, alice, person)
 def test_an_access_request_cannot_be_completed_before_the_export(world, alice, person):
     request = _request(world, alice, person)
     with pytest.raises(ValidationError):
-        services.privacy_request_complete(workspace=world.a, actor=alice, request=request)
+        privacy_request_complete(workspace=world.a, actor=alice, request=request)
     request.refresh_from_db()
     assert request.status == PrivacyRequest.Status.OPEN
 
@@ -152,9 +154,7 @@ def test_the_download_link_works_once(client, world, alice, person):
 
 def test_a_tampered_link_is_refused_and_serves_nothing(client, world, alice, person):
     request = _request(world, alice, person)
-    token = services.export_link_create(
-        workspace=world.a, actor=alice, request=request, format="json"
-    )
+    token = export_link_create(workspace=world.a, actor=alice, request=request, format="json")
     client.login(email=world.alice.email, password=PASSWORD)
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     response = client.get(_download_url(world, request, tampered))
@@ -168,39 +168,33 @@ def test_a_tampered_link_is_refused_and_serves_nothing(client, world, alice, per
 def test_a_link_for_another_request_is_refused(world, alice, person):
     first = _request(world, alice, person)
     second = _request(world, alice, person)
-    token = services.export_link_create(
-        workspace=world.a, actor=alice, request=first, format="json"
-    )
+    token = export_link_create(workspace=world.a, actor=alice, request=first, format="json")
     with pytest.raises(PrivacyActionRefused) as refused:
-        services.export_link_redeem(workspace=world.a, actor=alice, request=second, token=token)
+        export_link_redeem(workspace=world.a, actor=alice, request=second, token=token)
     assert refused.value.code == PrivacyActionRefused.LINK_INVALID
 
 
 def test_an_expired_link_is_refused(world, alice, person):
     request = _request(world, alice, person)
-    token = services.export_link_create(
-        workspace=world.a, actor=alice, request=request, format="json"
-    )
-    payload = signing.TimestampSigner(salt=services._LINK_SALT).unsign_object(token)
+    token = export_link_create(workspace=world.a, actor=alice, request=request, format="json")
+    payload = signing.TimestampSigner(salt=_LINK_SALT).unsign_object(token)
 
     class SixteenMinutesAgo(signing.TimestampSigner):
         def timestamp(self) -> str:
             return signing.b62_encode(int(time.time()) - 16 * 60)
 
-    old = SixteenMinutesAgo(salt=services._LINK_SALT).sign_object(payload)
+    old = SixteenMinutesAgo(salt=_LINK_SALT).sign_object(payload)
     with pytest.raises(PrivacyActionRefused) as refused:
-        services.export_link_redeem(workspace=world.a, actor=alice, request=request, token=old)
+        export_link_redeem(workspace=world.a, actor=alice, request=request, token=old)
     assert refused.value.code == PrivacyActionRefused.LINK_EXPIRED
 
 
 def test_a_newer_link_replaces_the_older_one(world, alice, person):
     request = _request(world, alice, person)
-    older = services.export_link_create(
-        workspace=world.a, actor=alice, request=request, format="json"
-    )
-    services.export_link_create(workspace=world.a, actor=alice, request=request, format="zip")
+    older = export_link_create(workspace=world.a, actor=alice, request=request, format="json")
+    export_link_create(workspace=world.a, actor=alice, request=request, format="zip")
     with pytest.raises(PrivacyActionRefused) as refused:
-        services.export_link_redeem(workspace=world.a, actor=alice, request=request, token=older)
+        export_link_redeem(workspace=world.a, actor=alice, request=request, token=older)
     assert refused.value.code == PrivacyActionRefused.LINK_USED
 
 

@@ -16,7 +16,8 @@ from heroshhi.leads.services import lead_create
 from heroshhi.privacy.business_days import SlaState, due_at_for, sla_state
 from heroshhi.privacy.models import PrivacyRequest
 from heroshhi.privacy.selectors import RequestFilters, requests_list
-from heroshhi.privacy.services import holiday_add, privacy_request_create
+from heroshhi.privacy.services.holidays import holiday_add
+from heroshhi.privacy.services.requests import privacy_request_create
 
 IST = ZoneInfo("Asia/Kolkata")
 NO_HOLIDAYS: frozenset[date] = frozenset()

@@ -14,9 +14,10 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.crypto import blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.services import lead_trash
-from heroshhi.privacy import compliance, incidents, services
+from heroshhi.privacy import compliance, incidents
 from heroshhi.privacy.models import ChainVerification
 from heroshhi.privacy.retention import retention_run
+from heroshhi.privacy.services.requests import privacy_request_create
 from heroshhi.privacy.tests.conftest import NAME, PHONE
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_a_plaintext_or_vanished_column_lowers_the_coverage():
 
 
 def test_the_owner_sees_each_promise_with_evidence(client, world, alice, person, operator):
-    request = services.privacy_request_create(
+    request = privacy_request_create(
         workspace=world.a, actor=alice, type="access", lead=person.lead, channel="email"
     )
     lead_trash(workspace=world.a, actor=alice, lead=person.lead)

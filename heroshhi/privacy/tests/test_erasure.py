@@ -24,9 +24,10 @@ from heroshhi.leads.models import Lead
 from heroshhi.leads.services import lead_create, lead_trash
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import OptOutRecord
-from heroshhi.privacy import services
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import PrivacyRequest
+from heroshhi.privacy.services.erasure import lead_erase
+from heroshhi.privacy.services.requests import privacy_request_submit_public
 from heroshhi.privacy.tests.conftest import (
     EMAIL,
     MESSAGE_IN,
@@ -128,7 +129,7 @@ def test_erasure_removes_every_row_of_the_person(world: World, alice: Actor, per
     ciphertexts = _person_ciphertexts(person)
     assert len(ciphertexts) >= 9  # name, phone, e-mail, custom values, note, task, messages…
 
-    receipt = services.lead_erase(workspace=world.a, actor=alice, lead_id=lead_id)
+    receipt = lead_erase(workspace=world.a, actor=alice, lead_id=lead_id)
 
     assert _lead_fk_rows(lead_id) == {}
     # Only the opt-out ledger still holds the phone and WhatsApp indexes, by design.
@@ -152,7 +153,7 @@ def test_erasure_removes_every_row_of_the_person(world: World, alice: Actor, per
 
 
 def test_the_receipt_and_the_audit_hold_no_personal_data(world, alice, person):
-    receipt = services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+    receipt = lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     text = json.dumps(receipt)
     events = json.dumps(
         [(e.action, e.reason, e.metadata) for e in AuditEvent.objects.filter(workspace=world.a)]
@@ -172,7 +173,7 @@ def test_the_receipt_and_the_audit_hold_no_personal_data(world, alice, person):
 def test_the_opt_out_ledger_outlives_the_erasure_and_blocks_a_new_lead(world, alice, person):
     with workspace_scope(world.a):
         ledger_before = OptOutRecord.objects.count()
-    services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+    lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     with workspace_scope(world.a):
         assert OptOutRecord.objects.count() == ledger_before == 1
     again = lead_create(
@@ -183,9 +184,9 @@ def test_the_opt_out_ledger_outlives_the_erasure_and_blocks_a_new_lead(world, al
 
 
 def test_erasing_twice_says_already_erased(world, alice, person):
-    services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+    lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     with pytest.raises(PrivacyActionRefused) as refused:
-        services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+        lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     assert refused.value.code == "already_erased"
     with workspace_scope(world.a):
         assert PrivacyRequest.objects.filter(type="erasure").count() == 1
@@ -193,17 +194,15 @@ def test_erasing_twice_says_already_erased(world, alice, person):
 
 def test_an_unknown_lead_is_not_found(world, alice):
     with pytest.raises(Http404):
-        services.lead_erase(
-            workspace=world.a, actor=alice, lead_id="00000000-0000-0000-0000-000000000000"
-        )
+        lead_erase(workspace=world.a, actor=alice, lead_id="00000000-0000-0000-0000-000000000000")
     with pytest.raises(Http404):
-        services.lead_erase(workspace=world.a, actor=alice, lead_id="not-an-id")
+        lead_erase(workspace=world.a, actor=alice, lead_id="not-an-id")
 
 
 def test_an_erased_lead_cannot_be_restored(client, world, alice, person):
     lead = person.lead
     lead_trash(workspace=world.a, actor=alice, lead=lead)
-    services.lead_erase(workspace=world.a, actor=alice, lead_id=lead.pk)
+    lead_erase(workspace=world.a, actor=alice, lead_id=lead.pk)
     headers = issue_key(world.a)
     response = client.post(f"/api/v1/leads/{lead.pk}/restore", **headers)
     assert response.status_code == 404
@@ -218,7 +217,7 @@ def test_an_erased_lead_cannot_be_restored(client, world, alice, person):
 def test_erasure_answers_the_open_erasure_request_and_wipes_what_the_requester_typed(
     world, alice, person
 ):
-    submitted = services.privacy_request_submit_public(
+    submitted = privacy_request_submit_public(
         workspace=world.a,
         name=NAME,
         email=EMAIL,
@@ -227,7 +226,7 @@ def test_erasure_answers_the_open_erasure_request_and_wipes_what_the_requester_t
         message="Please delete everything about me",
     )
     assert submitted.lead_id == person.lead.pk
-    receipt = services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+    receipt = lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     assert receipt["request"] == str(submitted.pk)
     with workspace_scope(world.a):
         request = PrivacyRequest.objects.get(pk=submitted.pk)
@@ -242,7 +241,7 @@ def test_erasure_answers_the_open_erasure_request_and_wipes_what_the_requester_t
 
 def test_erasure_leaves_other_leads_alone(world, alice, person):
     other = seed_person(world, alice, phone="+919833334444", email="someone@example.in")
-    services.lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
+    lead_erase(workspace=world.a, actor=alice, lead_id=person.lead.pk)
     with workspace_scope(world.a):
         assert Lead.objects.filter(pk=other.lead.pk).exists()
     assert _lead_fk_rows(other.lead.pk)["messaging.Message.lead"] == 2
@@ -253,14 +252,14 @@ def test_sales_may_not_erase(world, person):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        services.lead_erase(workspace=world.a, actor=bob, lead_id=person.lead.pk)
+        lead_erase(workspace=world.a, actor=bob, lead_id=person.lead.pk)
     with workspace_scope(world.a):
         assert Lead.objects.filter(pk=person.lead.pk).exists()
 
 
 def test_charlie_cannot_erase_alices_lead_from_his_workspace(world, charlie, person):
     with pytest.raises(Http404):
-        services.lead_erase(workspace=world.b, actor=charlie, lead_id=person.lead.pk)
+        lead_erase(workspace=world.b, actor=charlie, lead_id=person.lead.pk)
     with workspace_scope(world.a):
         assert Lead.objects.filter(pk=person.lead.pk).exists()
 
@@ -306,7 +305,7 @@ def test_erasure_removes_the_raw_webhook_bodies_that_named_the_person(
         assert WebhookDelivery.objects.filter(status="processed").count() == 3
         lead = Lead.objects.get(phone_bidx=blind_index(world.a.pk, PHONE_KIND, PHONE))
 
-    receipt = services.lead_erase(workspace=world.a, actor=alice, lead_id=lead.pk)
+    receipt = lead_erase(workspace=world.a, actor=alice, lead_id=lead.pk)
 
     deleted = {line["table"]: line["count"] for line in receipt["deleted"]}
     assert deleted["whatsapp.WebhookDelivery"] == 2

@@ -12,8 +12,11 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.leads.services import lead_create
 from heroshhi.messaging import optout
-from heroshhi.privacy import selectors, services
+from heroshhi.privacy import selectors
 from heroshhi.privacy.models import PrivacyRequest
+from heroshhi.privacy.services.objection import lead_object
+from heroshhi.privacy.services.requests import privacy_request_complete, privacy_request_create
+from heroshhi.privacy.services.restriction import lead_restrict, lead_unrestrict
 from heroshhi.privacy.tests.conftest import PHONE
 
 
@@ -26,12 +29,12 @@ def lead(world: World, alice: Actor):
 
 def test_restricting_sets_the_flag_and_lifting_clears_it_both_audited(world, alice, lead):
     assert selectors.is_restricted(workspace=world.a, lead=lead) is False
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
     assert selectors.is_restricted(workspace=world.a, lead=lead) is True
     assert selectors.is_analytics_excluded(workspace=world.a, lead=lead) is True
     # Restricting again changes nothing and writes no second event.
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
-    services.lead_unrestrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_unrestrict(workspace=world.a, actor=alice, lead=lead)
     assert selectors.is_restricted(workspace=world.a, lead=lead) is False
     events = list(
         AuditEvent.objects.filter(
@@ -45,35 +48,35 @@ def test_restricting_sets_the_flag_and_lifting_clears_it_both_audited(world, ali
         ("lead_restriction_lifted", "restriction_lifted"),
     ]
     # A new period can start after a lift.
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
     assert selectors.is_restricted(workspace=world.a, lead=lead) is True
 
 
 def test_restriction_is_per_workspace(world, alice, lead):
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
     # Asked from another workspace's scope, the lead is not found there: not restricted.
     assert selectors.is_restricted(workspace=world.b, lead=lead) is False
 
 
 def test_a_restriction_request_is_answered_by_restricting(world, alice, lead):
-    request = services.privacy_request_create(
+    request = privacy_request_create(
         workspace=world.a, actor=alice, type="restriction", lead=lead, channel="dashboard"
     )
     with pytest.raises(ValidationError):
-        services.privacy_request_complete(workspace=world.a, actor=alice, request=request)
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead, request=request)
-    services.privacy_request_complete(workspace=world.a, actor=alice, request=request)
+        privacy_request_complete(workspace=world.a, actor=alice, request=request)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead, request=request)
+    privacy_request_complete(workspace=world.a, actor=alice, request=request)
     request.refresh_from_db()
     assert request.status == PrivacyRequest.Status.COMPLETED
     assert "restricted_at" in request.outcome
 
 
 def test_an_action_refuses_a_request_of_another_type(world, alice, lead):
-    request = services.privacy_request_create(
+    request = privacy_request_create(
         workspace=world.a, actor=alice, type="access", lead=lead, channel="dashboard"
     )
     with pytest.raises(ValidationError):
-        services.lead_restrict(workspace=world.a, actor=alice, lead=lead, request=request)
+        lead_restrict(workspace=world.a, actor=alice, lead=lead, request=request)
     assert selectors.is_restricted(workspace=world.a, lead=lead) is False
 
 
@@ -81,7 +84,7 @@ def test_the_lead_page_shows_a_banner_while_restricted(client, world, alice, lea
     url = reverse("leads:detail", kwargs={"slug": world.a.slug, "lead_id": lead.pk})
     client.login(email=world.alice.email, password=PASSWORD)
     assert b"data-restricted-banner" not in client.get(url).content
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
     page = client.get(url)
     assert b"data-restricted-banner" in page.content
     assert b"Lift restriction" in page.content
@@ -95,7 +98,7 @@ def test_sales_see_the_banner_but_no_privacy_actions(client, world, alice, lead,
     with workspace_scope(world.a):
         bob_member = Membership.objects.get(user=world.bob)
     lead_update(workspace=world.a, actor=alice, lead=lead, owner=bob_member)
-    services.lead_restrict(workspace=world.a, actor=alice, lead=lead)
+    lead_restrict(workspace=world.a, actor=alice, lead=lead)
     client.login(email=world.bob.email, password=PASSWORD)
     page = client.get(reverse("leads:detail", kwargs={"slug": world.a.slug, "lead_id": lead.pk}))
     assert page.status_code == 200
@@ -107,7 +110,7 @@ def test_sales_see_the_banner_but_no_privacy_actions(client, world, alice, lead,
 
 
 def test_objection_to_marketing_opts_the_contact_out(world, alice, lead):
-    request = services.privacy_request_create(
+    request = privacy_request_create(
         workspace=world.a,
         actor=alice,
         type="objection",
@@ -115,16 +118,14 @@ def test_objection_to_marketing_opts_the_contact_out(world, alice, lead):
         lead=lead,
         channel="email",
     )
-    services.lead_object(
-        workspace=world.a, actor=alice, lead=lead, scope="marketing", request=request
-    )
+    lead_object(workspace=world.a, actor=alice, lead=lead, scope="marketing", request=request)
     assert optout.lead_is_opted_out(workspace=world.a, lead=lead) is True
     assert optout.ledger_for_lead(workspace=world.a, lead=lead)[0].method == "manual"
-    services.privacy_request_complete(workspace=world.a, actor=alice, request=request)
+    privacy_request_complete(workspace=world.a, actor=alice, request=request)
 
 
 def test_objection_to_analytics_excludes_the_lead_but_keeps_messaging(world, alice, lead):
-    services.lead_object(workspace=world.a, actor=alice, lead=lead, scope="analytics")
+    lead_object(workspace=world.a, actor=alice, lead=lead, scope="analytics")
     assert selectors.is_analytics_excluded(workspace=world.a, lead=lead) is True
     assert selectors.is_restricted(workspace=world.a, lead=lead) is False
     assert optout.lead_is_opted_out(workspace=world.a, lead=lead) is False
@@ -132,12 +133,12 @@ def test_objection_to_analytics_excludes_the_lead_but_keeps_messaging(world, ali
 
 def test_an_objection_needs_a_scope(world, alice, lead):
     with pytest.raises(ValidationError) as error:
-        services.privacy_request_create(
+        privacy_request_create(
             workspace=world.a, actor=alice, type="objection", lead=lead, channel="email"
         )
     assert "scope" in error.value.message_dict
     with pytest.raises(ValidationError):
-        services.privacy_request_create(
+        privacy_request_create(
             workspace=world.a,
             actor=alice,
             type="access",

@@ -15,8 +15,9 @@ from heroshhi.accounts.services import user_create
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.privacy import services
 from heroshhi.privacy.models import PrivacyReminder, PrivacyRequest, WorkspaceHoliday
+from heroshhi.privacy.services.reminders import privacy_reminders_send
+from heroshhi.privacy.services.requests import privacy_request_create, privacy_request_submit_public
 from heroshhi.privacy.tests.conftest import NAME
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import membership_create
@@ -29,7 +30,7 @@ def _url(world: World, name: str, **kwargs: object) -> str:
 
 
 def _request(world, alice, person, type="access", **extra) -> PrivacyRequest:
-    return services.privacy_request_create(
+    return privacy_request_create(
         workspace=world.a, actor=alice, type=type, lead=person.lead, channel="email", **extra
     )
 
@@ -180,9 +181,9 @@ def test_owners_manage_holidays_and_managers_may_not(client, world, signed_in):
 def test_reminders_go_to_owners_once_and_can_be_dismissed(signed_in, world, alice, person):
     overdue = _request(world, alice, person, received_at=timezone.now() - timedelta(days=10))
     now = datetime(2030, 6, 10, 12, tzinfo=IST)
-    made = services.privacy_reminders_send(now=now)
+    made = privacy_reminders_send(now=now)
     assert made == 1  # one owner, one overdue request
-    assert services.privacy_reminders_send(now=now) == 0
+    assert privacy_reminders_send(now=now) == 0
     with workspace_scope(world.a):
         reminder = PrivacyReminder.objects.get()
     assert (reminder.request_id, reminder.kind) == (overdue.pk, "overdue")
@@ -196,8 +197,8 @@ def test_reminders_go_to_owners_once_and_can_be_dismissed(signed_in, world, alic
 def test_a_request_due_within_a_business_day_is_reminded_as_due_soon(world, alice, person):
     # Received Friday → due Tuesday; on Monday it is due soon.
     _request(world, alice, person, received_at=datetime(2030, 6, 7, 18, tzinfo=IST))
-    assert services.privacy_reminders_send(now=datetime(2030, 6, 8, 12, tzinfo=IST)) == 0
-    assert services.privacy_reminders_send(now=datetime(2030, 6, 10, 9, tzinfo=IST)) == 1
+    assert privacy_reminders_send(now=datetime(2030, 6, 8, 12, tzinfo=IST)) == 0
+    assert privacy_reminders_send(now=datetime(2030, 6, 10, 9, tzinfo=IST)) == 1
     with workspace_scope(world.a):
         assert PrivacyReminder.objects.get().kind == "due_soon"
 
@@ -215,7 +216,7 @@ def test_the_reminder_task_runs(world, alice, person):
 
 
 def test_a_public_request_is_linked_to_a_lead_by_staff(signed_in, world, alice, person):
-    submitted = services.privacy_request_submit_public(
+    submitted = privacy_request_submit_public(
         workspace=world.a,
         name="Someone",
         email="unknown@example.in",
@@ -252,7 +253,7 @@ def test_each_request_type_offers_its_action(signed_in, world, alice, person, ty
 
 
 def test_the_requester_is_shown_to_staff_on_a_public_request(signed_in, world, person):
-    submitted = services.privacy_request_submit_public(
+    submitted = privacy_request_submit_public(
         workspace=world.a,
         name=NAME,
         email="priya.r@example.in",
