@@ -1,8 +1,6 @@
-"""Privacy request pages under /w/<slug>/privacy/ (owners and managers). Thin: parse, call
-one service or selector, render.
-
-Exports leave through POST (the HTML report) or a signed link that names only the request
-and lasts 15 minutes, once; nothing about the person ever goes into a URL.
+"""Privacy request pages under /w/<slug>/privacy/ (owners and managers): the SLA list, a
+new request, a request's page with its linking and closing, and the holidays. Thin: parse,
+call one service or selector, render. The rights' actions are in ``views_rights``.
 """
 
 from __future__ import annotations
@@ -14,21 +12,18 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
-from heroshhi.leads.models import CustomField, Lead
-from heroshhi.privacy import report as reports
+from heroshhi.leads.models import CustomField
 from heroshhi.privacy import selectors
 from heroshhi.privacy.access import access_privacy_request, access_subject
 from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.forms import (
     CompleteForm,
-    EraseConfirmForm,
     ExportForm,
     HolidayForm,
     LinkLeadForm,
@@ -39,14 +34,7 @@ from heroshhi.privacy.forms import (
     add_service_errors,
 )
 from heroshhi.privacy.models import PrivacyRequest, WorkspaceHoliday
-from heroshhi.privacy.services import holidays, restriction
-from heroshhi.privacy.services.erasure import lead_erase
-from heroshhi.privacy.services.exports import (
-    export_link_create,
-    export_link_redeem,
-    lead_access_export,
-)
-from heroshhi.privacy.services.objection import lead_object
+from heroshhi.privacy.services import holidays
 from heroshhi.privacy.services.reminders import reminders_mark_read
 from heroshhi.privacy.services.requests import (
     privacy_request_complete,
@@ -86,17 +74,17 @@ def _role(request: HttpRequest) -> str:
     return _membership(request).role
 
 
-def _access(request: HttpRequest, request_id: uuid.UUID) -> PrivacyRequest:
+def access_request(request: HttpRequest, request_id: uuid.UUID) -> PrivacyRequest:
     return access_privacy_request(
         workspace=_workspace(request), actor_role=_role(request), uid=request_id
     )
 
 
-def _back(slug: str, privacy_request: PrivacyRequest) -> HttpResponse:
+def back_to_request(slug: str, privacy_request: PrivacyRequest) -> HttpResponse:
     return redirect("privacy:request_detail", slug=slug, request_id=privacy_request.pk)
 
 
-def _flash_errors(request: HttpRequest, exc: ValidationError | PrivacyActionRefused) -> None:
+def flash_errors(request: HttpRequest, exc: ValidationError | PrivacyActionRefused) -> None:
     if isinstance(exc, PrivacyActionRefused):
         messages.error(request, exc.message)
         return
@@ -174,12 +162,12 @@ def request_new(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(
                     request, _("Request %(ref)s recorded.") % {"ref": created.reference}
                 )
-                return _back(slug, created)
+                return back_to_request(slug, created)
     status = 400 if form.errors else 200
     return render(request, "privacy/new.html", {"form": form}, status=status)
 
 
-# Request detail and its actions -------------------------------------------------------------
+# Request page, linking and closing ---------------------------------------------------------
 
 
 def _rectifiable(workspace: Workspace) -> list[tuple[str, str]]:
@@ -190,13 +178,14 @@ def _rectifiable(workspace: Workspace) -> list[tuple[str, str]]:
     ]
 
 
-def _detail(
+def request_page(
     request: HttpRequest,
     privacy_request: PrivacyRequest,
     *,
     status: int = 200,
     **forms: Any,
 ) -> HttpResponse:
+    """The request's page; a form that failed is shown in place of its empty one."""
     workspace = _workspace(request)
     lead = privacy_request.lead
     restriction = selectors.restriction_for(workspace=workspace, lead=lead) if lead else None
@@ -221,12 +210,13 @@ def _detail(
     return render(request, "privacy/detail.html", context, status=status)
 
 
-_LINK_SESSION_KEY = "privacy.download"
+# Where the export action leaves the link it prepared, for the request page to show once.
+DOWNLOAD_SESSION_KEY = "privacy.download"
 
 
 def _download_link(request: HttpRequest, privacy_request: PrivacyRequest) -> dict[str, str] | None:
     """The link prepared a moment ago, kept in the session only until the page shows it."""
-    prepared = request.session.pop(_LINK_SESSION_KEY, None)
+    prepared = request.session.pop(DOWNLOAD_SESSION_KEY, None)
     if not prepared or prepared.get("request") != str(privacy_request.pk):
         return None
     return prepared
@@ -234,15 +224,15 @@ def _download_link(request: HttpRequest, privacy_request: PrivacyRequest) -> dic
 
 @require_GET
 def request_detail(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    return _detail(request, _access(request, request_id))
+    return request_page(request, access_request(request, request_id))
 
 
 @require_POST
 def request_link(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
+    privacy_request = access_request(request, request_id)
     form = LinkLeadForm(request.POST)
     if not form.is_valid():
-        return _detail(request, privacy_request, link_form=form, status=400)
+        return request_page(request, privacy_request, link_form=form, status=400)
     workspace = _workspace(request)
     try:
         lead = access_subject(
@@ -250,178 +240,19 @@ def request_link(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Http
         )
     except Http404:
         form.add_error("lead", _("No lead with this id."))
-        return _detail(request, privacy_request, link_form=form, status=400)
+        return request_page(request, privacy_request, link_form=form, status=400)
     try:
         privacy_request_link_lead(
             workspace=workspace, actor=_actor(request), request=privacy_request, lead=lead
         )
     except (ValidationError, PrivacyActionRefused) as exc:
-        _flash_errors(request, exc)
-    return _back(slug, privacy_request)
-
-
-def _subject(request: HttpRequest, privacy_request: PrivacyRequest) -> Lead:
-    """The request's lead, or 404 when it has none (unlinked, or erased)."""
-    if privacy_request.lead_id is None:
-        raise Http404
-    return access_subject(
-        workspace=_workspace(request), actor_role=_role(request), uid=privacy_request.lead_id
-    )
-
-
-@require_POST
-def request_report(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    """The readable access report, as a page answering a POST (so no URL can replay it)."""
-    privacy_request = _access(request, request_id)
-    lead = _subject(request, privacy_request)
-    try:
-        report = lead_access_export(
-            workspace=_workspace(request),
-            actor=_actor(request),
-            lead=lead,
-            format="html",
-            request=privacy_request,
-        )
-    except (ValidationError, PrivacyActionRefused) as exc:
-        _flash_errors(request, exc)
-        return _back(slug, privacy_request)
-    response = render(request, "privacy/report.html", {"req": privacy_request, "report": report})
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@require_POST
-def request_export(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    """Prepare a one-time download link (15 minutes) and show it on the request page."""
-    privacy_request = _access(request, request_id)
-    _subject(request, privacy_request)
-    form = ExportForm(request.POST)
-    if not form.is_valid():
-        return _detail(request, privacy_request, export_form=form, status=400)
-    fmt = form.cleaned_data["format"]
-    try:
-        token = export_link_create(
-            workspace=_workspace(request),
-            actor=_actor(request),
-            request=privacy_request,
-            format=fmt,
-        )
-    except (ValidationError, PrivacyActionRefused) as exc:
-        _flash_errors(request, exc)
-        return _back(slug, privacy_request)
-    request.session[_LINK_SESSION_KEY] = {
-        "request": str(privacy_request.pk),
-        "format": fmt,
-        "url": reverse(
-            "privacy:request_download",
-            kwargs={"slug": slug, "request_id": privacy_request.pk, "token": token},
-        ),
-    }
-    return _back(slug, privacy_request)
-
-
-@require_GET
-def request_download(
-    request: HttpRequest, slug: str, request_id: uuid.UUID, token: str
-) -> HttpResponse:
-    privacy_request = _access(request, request_id)
-    workspace = _workspace(request)
-    try:
-        fmt = export_link_redeem(
-            workspace=workspace, actor=_actor(request), request=privacy_request, token=token
-        )
-    except PrivacyActionRefused as exc:
-        response = render(
-            request,
-            "privacy/link_refused.html",
-            {"req": privacy_request, "refusal": exc},
-            status=410,
-        )
-        response["Cache-Control"] = "no-store"
-        return response
-    lead = _subject(request, privacy_request)
-    report = lead_access_export(
-        workspace=workspace, actor=_actor(request), lead=lead, format=fmt, request=privacy_request
-    )
-    return reports.report_download(report, fmt=fmt, name=privacy_request.reference)
-
-
-@require_http_methods(["GET", "POST"])
-def request_erase(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    """A confirmation page, then the erasure; the request page then shows the receipt."""
-    privacy_request = _access(request, request_id)
-    if privacy_request.type != PrivacyRequest.Type.ERASURE:
-        raise Http404
-    lead = _subject(request, privacy_request)
-    form = EraseConfirmForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            lead_erase(
-                workspace=_workspace(request),
-                actor=_actor(request),
-                lead_id=lead.pk,
-                request=privacy_request,
-            )
-        except (ValidationError, PrivacyActionRefused) as exc:
-            _flash_errors(request, exc)
-        else:
-            messages.success(request, _("The lead was erased. The receipt is below."))
-        return _back(slug, privacy_request)
-    context = {"req": privacy_request, "lead": lead, "form": form}
-    return render(
-        request, "privacy/erase_confirm.html", context, status=400 if form.errors else 200
-    )
-
-
-@require_POST
-def request_restrict(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
-    lead = _subject(request, privacy_request)
-    try:
-        restriction.lead_restrict(
-            workspace=_workspace(request), actor=_actor(request), lead=lead, request=privacy_request
-        )
-    except (ValidationError, PrivacyActionRefused) as exc:
-        _flash_errors(request, exc)
-    else:
-        messages.success(request, _("Processing of this lead is restricted."))
-    return _back(slug, privacy_request)
-
-
-@require_POST
-def request_unrestrict(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
-    lead = _subject(request, privacy_request)
-    restriction.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
-    messages.success(request, _("The restriction was lifted."))
-    return _back(slug, privacy_request)
-
-
-@require_POST
-def request_object(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
-    lead = _subject(request, privacy_request)
-    form = ObjectionForm(request.POST)
-    if not form.is_valid():
-        return _detail(request, privacy_request, objection_form=form, status=400)
-    try:
-        lead_object(
-            workspace=_workspace(request),
-            actor=_actor(request),
-            lead=lead,
-            scope=form.cleaned_data["scope"],
-            request=privacy_request,
-        )
-    except (ValidationError, PrivacyActionRefused) as exc:
-        _flash_errors(request, exc)
-    else:
-        messages.success(request, _("The objection was applied."))
-    return _back(slug, privacy_request)
+        flash_errors(request, exc)
+    return back_to_request(slug, privacy_request)
 
 
 @require_POST
 def request_complete(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
+    privacy_request = access_request(request, request_id)
     rectifiable = (
         _rectifiable(_workspace(request))
         if privacy_request.type == PrivacyRequest.Type.RECTIFICATION
@@ -443,13 +274,13 @@ def request_complete(request: HttpRequest, slug: str, request_id: uuid.UUID) -> 
             form.add_error(None, exc.message)
         else:
             messages.success(request, _("Request completed."))
-            return _back(slug, privacy_request)
-    return _detail(request, privacy_request, complete_form=form, status=400)
+            return back_to_request(slug, privacy_request)
+    return request_page(request, privacy_request, complete_form=form, status=400)
 
 
 @require_POST
 def request_reject(request: HttpRequest, slug: str, request_id: uuid.UUID) -> HttpResponse:
-    privacy_request = _access(request, request_id)
+    privacy_request = access_request(request, request_id)
     form = RejectForm(request.POST)
     if form.is_valid():
         try:
@@ -465,31 +296,8 @@ def request_reject(request: HttpRequest, slug: str, request_id: uuid.UUID) -> Ht
             form.add_error(None, exc.message)
         else:
             messages.success(request, _("Request rejected."))
-            return _back(slug, privacy_request)
-    return _detail(request, privacy_request, reject_form=form, status=400)
-
-
-# From the lead page ---------------------------------------------------------------------------
-
-
-def _lead(request: HttpRequest, lead_id: uuid.UUID) -> Lead:
-    return access_subject(workspace=_workspace(request), actor_role=_role(request), uid=lead_id)
-
-
-@require_POST
-def lead_restrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
-    lead = _lead(request, lead_id)
-    restriction.lead_restrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
-    messages.success(request, _("Processing of this lead is restricted."))
-    return redirect("leads:detail", slug=slug, lead_id=lead.pk)
-
-
-@require_POST
-def lead_unrestrict(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
-    lead = _lead(request, lead_id)
-    restriction.lead_unrestrict(workspace=_workspace(request), actor=_actor(request), lead=lead)
-    messages.success(request, _("The restriction was lifted."))
-    return redirect("leads:detail", slug=slug, lead_id=lead.pk)
+            return back_to_request(slug, privacy_request)
+    return request_page(request, privacy_request, reject_form=form, status=400)
 
 
 # Holidays -----------------------------------------------------------------------------------
