@@ -104,7 +104,8 @@ def _run(*, leads: int) -> None:
     from heroshhi.leads.services import stages_ensure_defaults
     from heroshhi.messaging.models import Message
     from heroshhi.privacy.models import RetentionPolicy
-    from heroshhi.privacy.retention import RULE_MESSAGES, RULE_TRASH, retention_run
+    from heroshhi.privacy.retention.rules import RULE_MESSAGES, RULE_TRASH
+    from heroshhi.privacy.retention.runs import retention_run
     from heroshhi.workspaces.services import workspace_create
 
     load = os.getloadavg()

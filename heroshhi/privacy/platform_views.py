@@ -23,7 +23,7 @@ from heroshhi.privacy.forms import (
     add_service_errors,
 )
 from heroshhi.privacy.models import Incident, IncidentNotice
-from heroshhi.privacy.retention import RULE_LABELS, RULES
+from heroshhi.privacy.retention.rules import RULE_LABELS, RULES
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.platform_admin.views import PlatformRequest, platform_staff_only
 

@@ -18,7 +18,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.selectors import viewer_for
 from heroshhi.privacy.models import RetentionPolicy, RetentionRun, RetentionRunWorkspace
-from heroshhi.privacy.retention import (
+from heroshhi.privacy.retention.rules import (
     INACTIVE_MONTHS_MAX,
     INACTIVE_MONTHS_MIN,
     MESSAGE_DAYS_MAX,

@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 
-from heroshhi.privacy import retention
 from heroshhi.privacy.models import RetentionRun
+from heroshhi.privacy.retention.runs import RetentionLocked, retention_run
 from heroshhi.privacy.services.reminders import privacy_reminders_send
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ def privacy_requests_remind() -> dict[str, int]:
 def retention_run_daily() -> dict[str, object]:
     """The daily retention run (beat). A run still working elsewhere wins; this one skips."""
     try:
-        run = retention.retention_run(trigger=RetentionRun.Trigger.SCHEDULE)
-    except retention.RetentionLocked:
+        run = retention_run(trigger=RetentionRun.Trigger.SCHEDULE)
+    except RetentionLocked:
         logger.info("retention run skipped: another run holds the lock")
         return {"skipped": "locked"}
     summary = {"run": str(run.pk), "status": run.status, "errors": len(run.errors)}

@@ -18,7 +18,7 @@ from heroshhi.privacy.access import access_subject
 from heroshhi.privacy.consent import consent_grant, consent_withdraw
 from heroshhi.privacy.forms import ConsentForm, RetentionPolicyForm, add_service_errors
 from heroshhi.privacy.models import PrivacyRequest, RetentionRunWorkspace
-from heroshhi.privacy.retention import RULE_LABELS, RULES
+from heroshhi.privacy.retention.rules import RULE_LABELS, RULES
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 

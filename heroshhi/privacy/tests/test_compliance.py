@@ -16,7 +16,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.services import lead_trash
 from heroshhi.privacy import compliance, incidents
 from heroshhi.privacy.models import ChainVerification
-from heroshhi.privacy.retention import retention_run
+from heroshhi.privacy.retention.runs import retention_run
 from heroshhi.privacy.services.requests import privacy_request_create
 from heroshhi.privacy.tests.conftest import NAME, PHONE
 

@@ -19,7 +19,6 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Note, TimelineEvent
 from heroshhi.leads.services import lead_create, lead_trash, note_add
 from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord
-from heroshhi.privacy import retention
 from heroshhi.privacy.models import (
     ConsentRecord,
     RetentionPolicy,
@@ -27,7 +26,10 @@ from heroshhi.privacy.models import (
     RetentionRunWorkspace,
 )
 from heroshhi.privacy.policy import retention_policy_update
-from heroshhi.privacy.retention import RetentionLocked, months_before, retention_run
+from heroshhi.privacy.retention import rules
+from heroshhi.privacy.retention.engine import TERMINATION_MODULE
+from heroshhi.privacy.retention.rules import months_before
+from heroshhi.privacy.retention.runs import RetentionLocked, retention_run
 from heroshhi.privacy.tests.conftest import seed_person
 
 DAY = timedelta(days=1)
@@ -69,13 +71,13 @@ def test_leads_trashed_30_days_ago_go_with_everything_attached(world, alice, cha
         lead_trash(workspace=world.a, actor=alice, lead=recent)
 
     early = retention_run(now=now + 29 * DAY)
-    assert early.total(retention.RULE_TRASH) == 0
+    assert early.total(rules.RULE_TRASH) == 0
     assert person.lead.pk in _ids(world.a, Lead)
 
     run = retention_run(now=now + 31 * DAY)
 
     assert _ids(world.a, Lead) == {recent.pk}
-    counts = run.results[retention.RULE_TRASH]["counts"]
+    counts = run.results[rules.RULE_TRASH]["counts"]
     assert counts["leads.Lead"] == 2  # the person and Charlie's lead
     assert counts["messaging.Message"] == 2
     assert counts["messaging.Conversation"] == 1
@@ -101,9 +103,9 @@ def test_trash_purge_is_recorded_per_workspace_and_audited(world, alice, charlie
 
     with workspace_scope(world.a):
         part = RetentionRunWorkspace.objects.get(run=run)
-        assert part.counts[retention.RULE_TRASH]["leads.Lead"] == 1
+        assert part.counts[rules.RULE_TRASH]["leads.Lead"] == 1
         event = AuditEvent.objects.filter(workspace=world.a, action="retention_run").latest("seq")
-    assert event.metadata["counts"][retention.RULE_TRASH]["leads.Lead"] == 1
+    assert event.metadata["counts"][rules.RULE_TRASH]["leads.Lead"] == 1
     assert event.target_id == str(run.pk)
     assert AuditEvent.objects.filter(
         workspace=world.a, action="data_delete", reason="retention"
@@ -124,12 +126,12 @@ def test_messages_older_than_the_policy_are_deleted_and_conversations_stay(world
     )
     now = timezone.now()
 
-    assert retention_run(now=now + 29 * DAY).total(retention.RULE_MESSAGES) == 0
+    assert retention_run(now=now + 29 * DAY).total(rules.RULE_MESSAGES) == 0
     assert len(_ids(world.a, Message)) == 2
 
     run = retention_run(now=now + 31 * DAY)
 
-    assert run.results[retention.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
+    assert run.results[rules.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
     assert _ids(world.a, Message) == set()
     assert _ids(world.a, Conversation) == {person.conversation.pk}
     assert person.lead.pk in _ids(world.a, Lead)
@@ -147,11 +149,11 @@ def test_inactive_leads_move_to_the_trash_with_timeline_and_audit_then_leave(wor
     theirs = _lead(world, charlie, workspace=world.b)
     now = timezone.now()
 
-    assert retention_run(now=now + 80 * DAY).total(retention.RULE_INACTIVE) == 0
+    assert retention_run(now=now + 80 * DAY).total(rules.RULE_INACTIVE) == 0
     moved_at = now + 100 * DAY
     run = retention_run(now=moved_at)
 
-    assert run.results[retention.RULE_INACTIVE]["counts"] == {"leads.Lead": 1}
+    assert run.results[rules.RULE_INACTIVE]["counts"] == {"leads.Lead": 1}
     with workspace_scope(world.a):
         idle.refresh_from_db()
         assert idle.deleted_at == moved_at
@@ -221,15 +223,15 @@ def test_audit_events_older_than_a_year_are_purged_and_the_chain_still_verifies(
     before = AuditEvent.objects.filter(chain=chain).count()
     assert before > 0
 
-    assert retention_run(now=timezone.now() + 364 * DAY).total(retention.RULE_AUDIT) == 0
+    assert retention_run(now=timezone.now() + 364 * DAY).total(rules.RULE_AUDIT) == 0
     run = retention_run(now=timezone.now() + 366 * DAY)
 
-    assert run.results[retention.RULE_AUDIT]["counts"]["audit.AuditEvent"] >= before
+    assert run.results[rules.RULE_AUDIT]["counts"]["audit.AuditEvent"] >= before
     assert AuditCheckpoint.objects.filter(chain=chain).exists()
     assert verify_chain(chain).ok
     with workspace_scope(world.a):
         part = RetentionRunWorkspace.objects.get(run=run)
-    assert part.counts[retention.RULE_AUDIT]["audit.AuditEvent"] >= before
+    assert part.counts[rules.RULE_AUDIT]["audit.AuditEvent"] >= before
 
 
 # Exempt: the opt-out ledger (P18) ------------------------------------------------------------
@@ -252,7 +254,7 @@ def test_no_run_ever_touches_the_opt_out_ledger(world, alice):
 
     assert person.lead.pk not in _ids(world.a, Lead)
     assert _ledger(world.a) == ledger
-    assert "messaging.OptOutRecord" in retention.EXEMPT
+    assert "messaging.OptOutRecord" in rules.EXEMPT
 
 
 # Dry runs, the lock, resuming -------------------------------------------------------------
@@ -280,18 +282,18 @@ def test_a_dry_run_changes_nothing_and_reports_what_would_go(world, alice):
     assert _ids(world.a, Lead) == leads
     assert _ids(world.a, Message) == messages
     assert AuditEvent.objects.count() == events
-    trash = dry.results[retention.RULE_TRASH]["counts"]
+    trash = dry.results[rules.RULE_TRASH]["counts"]
     assert trash["leads.Lead"] == 1
     assert trash["leads.Note"] == 1
-    assert dry.results[retention.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
+    assert dry.results[rules.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
 
     real = retention_run(now=at)
-    assert real.results[retention.RULE_TRASH]["counts"]["leads.Lead"] == 1
-    assert real.results[retention.RULE_TRASH]["counts"]["leads.Note"] == 1
-    assert real.results[retention.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
+    assert real.results[rules.RULE_TRASH]["counts"]["leads.Lead"] == 1
+    assert real.results[rules.RULE_TRASH]["counts"]["leads.Note"] == 1
+    assert real.results[rules.RULE_MESSAGES]["counts"] == {"messaging.Message": 2}
     # Re-running is safe: nothing is left to do.
     again = retention_run(now=at)
-    assert all(again.total(rule) == 0 for rule in retention.RULES)
+    assert all(again.total(rule) == 0 for rule in rules.RULES)
 
 
 def test_a_run_stopped_midway_is_finished_by_the_next(world, alice):
@@ -303,12 +305,12 @@ def test_a_run_stopped_midway_is_finished_by_the_next(world, alice):
     first = retention_run(now=at, workspace=world.a, batch_size=1, max_batches=1)
 
     assert first.status == RetentionRun.Status.INCOMPLETE
-    assert first.results[retention.RULE_TRASH]["counts"]["leads.Lead"] == 1
+    assert first.results[rules.RULE_TRASH]["counts"]["leads.Lead"] == 1
     assert len(_ids(world.a, Lead)) == 2
 
     second = retention_run(now=at, workspace=world.a, batch_size=1)
     assert second.status == RetentionRun.Status.FINISHED
-    assert second.results[retention.RULE_TRASH]["counts"]["leads.Lead"] == 2
+    assert second.results[rules.RULE_TRASH]["counts"]["leads.Lead"] == 2
     assert _ids(world.a, Lead) == set()
 
 
@@ -339,7 +341,7 @@ def test_a_crashed_run_is_taken_over_and_a_live_one_blocks(world):
 
 
 def test_terminated_workspaces_are_deleted_30_days_after_termination(world, alice, charlie):
-    termination = pytest.importorskip(retention.TERMINATION_MODULE)
+    termination = pytest.importorskip(TERMINATION_MODULE)
     seed_person(world, alice)  # Alice's workspace stays as it is
     theirs = _lead(world, charlie, phone="+919811122233", workspace=world.b)
     from heroshhi.messaging import optout
@@ -350,28 +352,28 @@ def test_terminated_workspaces_are_deleted_30_days_after_termination(world, alic
     termination.workspace_termination_request(workspace=world.b, actor=charlie, now=now)
 
     early = retention_run(now=now + 29 * DAY)
-    assert early.total(retention.RULE_TERMINATED) == 0
+    assert early.total(rules.RULE_TERMINATED) == 0
     assert theirs.pk in _ids(world.b, Lead)
     dry = retention_run(now=now + 31 * DAY, dry_run=True)
-    assert dry.results[retention.RULE_TERMINATED]["counts"] == {"workspaces.Workspace": 1}
+    assert dry.results[rules.RULE_TERMINATED]["counts"] == {"workspaces.Workspace": 1}
     assert theirs.pk in _ids(world.b, Lead)
 
     run = retention_run(now=now + 31 * DAY)
 
-    result = run.results[retention.RULE_TERMINATED]
+    result = run.results[rules.RULE_TERMINATED]
     assert result["counts"] == {"workspaces.Workspace": 1}
     assert result["workspaces"][str(world.b.pk)]["leads.Lead"] == 1
     assert _ids(world.b, Lead) == set()
     assert _ledger(world.b) == ledger  # the ledger outlives the workspace
     assert len(_ids(world.a, Lead)) == 1
     again = retention_run(now=now + 32 * DAY)
-    assert again.total(retention.RULE_TERMINATED) == 0
+    assert again.total(rules.RULE_TERMINATED) == 0
 
 
 def test_platform_rules_are_skipped_in_a_one_workspace_run(world):
     limited = retention_run(now=timezone.now(), workspace=world.a)
-    assert limited.results[retention.RULE_TERMINATED]["skipped"] == "workspace_run"
-    assert limited.results[retention.RULE_AUDIT]["skipped"] == "workspace_run"
+    assert limited.results[rules.RULE_TERMINATED]["skipped"] == "workspace_run"
+    assert limited.results[rules.RULE_AUDIT]["skipped"] == "workspace_run"
 
 
 # The command and the task ---------------------------------------------------------------

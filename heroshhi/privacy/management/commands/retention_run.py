@@ -13,7 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from heroshhi.privacy.models import RetentionRun
-from heroshhi.privacy.retention import RULES, RetentionLocked, retention_run
+from heroshhi.privacy.retention.rules import RULES
+from heroshhi.privacy.retention.runs import RetentionLocked, retention_run
 from heroshhi.workspaces.models import Workspace
 
 
