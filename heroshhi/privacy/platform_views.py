@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from heroshhi.core.tenancy import parse_uuid_or_404
 from heroshhi.privacy import compliance, incidents, policy
+from heroshhi.privacy.compliance_statements import PROCESSING_RECORDS
 from heroshhi.privacy.forms import (
     IncidentForm,
     IncidentUpdateForm,
@@ -61,7 +62,7 @@ def overview(request: PlatformRequest) -> HttpResponse:
             {"incident": incident, "clocks": incidents.notice_clocks(incident)}
             for incident in incidents.incidents_list()
         ],
-        "records": compliance.PROCESSING_RECORDS,
+        "records": PROCESSING_RECORDS,
     }
     return render(request, "privacy/platform/overview.html", context)
 

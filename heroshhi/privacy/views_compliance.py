@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from heroshhi.core.actors import Actor
 from heroshhi.privacy import compliance, incidents, policy, selectors
 from heroshhi.privacy.access import access_subject
+from heroshhi.privacy.compliance_statements import PROCESSING_RECORDS, PROMISES
 from heroshhi.privacy.consent import consent_grant, consent_withdraw
 from heroshhi.privacy.forms import ConsentForm, RetentionPolicyForm, add_service_errors
 from heroshhi.privacy.models import PrivacyRequest, RetentionRunWorkspace
@@ -61,7 +62,7 @@ def compliance_page(request: HttpRequest, slug: str) -> HttpResponse:
         for incident in incidents.incidents_for_workspace(workspace=workspace)
     ]
     context = {
-        "promises": compliance.PROMISES,
+        "promises": PROMISES,
         "evidence": compliance.evidence_summary(workspace=workspace),
         "transport": compliance.transport_checks(request_is_secure=request.is_secure()),
         "retention_policy": policy.retention_policy_for(workspace=workspace),
@@ -70,7 +71,7 @@ def compliance_page(request: HttpRequest, slug: str) -> HttpResponse:
         "platform_run": policy.last_finished_run(),
         "open_rows": open_rows,
         "incidents": workspace_incidents,
-        "records": compliance.PROCESSING_RECORDS,
+        "records": PROCESSING_RECORDS,
     }
     return render(request, "privacy/compliance.html", context)
 

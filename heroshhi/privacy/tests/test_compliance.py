@@ -15,6 +15,7 @@ from heroshhi.core.crypto import blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.services import lead_trash
 from heroshhi.privacy import compliance, incidents
+from heroshhi.privacy.compliance_statements import PROCESSING_RECORDS, PROMISES
 from heroshhi.privacy.models import ChainVerification
 from heroshhi.privacy.retention.runs import retention_run
 from heroshhi.privacy.services.requests import privacy_request_create
@@ -69,7 +70,7 @@ def test_the_owner_sees_each_promise_with_evidence(client, world, alice, person,
 
     assert page.status_code == 200
     html = page.content.decode()
-    for promise in compliance.PROMISES:
+    for promise in PROMISES:
         assert f'data-evidence="{promise.evidence}"' in html
     assert "<strong data-coverage>100%</strong>" in html
     assert "records on the opt-out ledger (1 opt-outs)" in html
@@ -78,7 +79,7 @@ def test_the_owner_sees_each_promise_with_evidence(client, world, alice, person,
     assert request.reference in html
     assert incident.reference in html
     assert "CERT-In report" in html
-    for record in compliance.PROCESSING_RECORDS:
+    for record in PROCESSING_RECORDS:
         assert str(record.activity) in html
     assert 'data-check-ok="yes"' in html
     # Evidence, never the person.
