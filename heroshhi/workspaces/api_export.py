@@ -19,7 +19,7 @@ from ninja import Router, Schema, Status
 from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import get_in_scope_or_404
-from heroshhi.workspaces import export
+from heroshhi.workspaces import export, export_files
 from heroshhi.workspaces.access import require_actor_capability
 from heroshhi.workspaces.models import Workspace, WorkspaceExport
 from heroshhi.workspaces.permissions import Capability
@@ -90,7 +90,9 @@ def workspace_export_file(
             409, "export_not_ready", "This export is not ready, or it has expired."
         )
     export.export_download_record(workspace=workspace, actor=actor, export=item)
-    response = StreamingHttpResponse(export.export_chunks(item), content_type="application/zip")
+    response = StreamingHttpResponse(
+        export_files.export_chunks(item), content_type="application/zip"
+    )
     response["Content-Disposition"] = content_disposition_header(True, "workspace-export.zip")
     response["Content-Length"] = str(item.size_bytes)
     response["Cache-Control"] = "no-store"

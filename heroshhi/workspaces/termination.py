@@ -39,6 +39,7 @@ from heroshhi.core.crypto import workspace_keys_destroy
 from heroshhi.core.tenancy import WorkspaceOwned
 from heroshhi.workspaces.access import require_actor_capability
 from heroshhi.workspaces.errors import WorkspaceConflict
+from heroshhi.workspaces.export_files import workspace_exports_dir
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability
 
@@ -233,8 +234,6 @@ def _delete_rows(workspace: Workspace, *, batch_size: int) -> dict[str, int]:
 
 
 def _export_files_delete(workspace: Workspace) -> None:
-    from heroshhi.workspaces.export import workspace_exports_dir
-
     shutil.rmtree(workspace_exports_dir(workspace), ignore_errors=True)
 
 

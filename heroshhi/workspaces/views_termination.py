@@ -26,7 +26,7 @@ from heroshhi.accounts.models import User
 from heroshhi.accounts.selectors import user_has_two_factor
 from heroshhi.accounts.views_data_rights import IdentityForm, identity_confirmed
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.workspaces import export, termination
+from heroshhi.workspaces import export, export_files, termination
 from heroshhi.workspaces.middleware import WorkspaceRequest
 from heroshhi.workspaces.models import WorkspaceExport
 from heroshhi.workspaces.permissions import Capability, has_capability
@@ -69,7 +69,7 @@ def _page(
         "terminating": workspace.status == workspace.Status.TERMINATING,
         "deletion_due_at": termination.deletion_due_at(workspace),
         "grace_days": termination.GRACE_PERIOD.days,
-        "export_hours": int(export.EXPORT_TTL.total_seconds() // 3600),
+        "export_hours": int(export_files.EXPORT_TTL.total_seconds() // 3600),
         "has_two_factor": user_has_two_factor(user=_user(request)),
         "terminate_form": terminate_form or TerminateForm(prefix=TERMINATE_PREFIX),
         "cancel_form": cancel_form or IdentityForm(prefix=CANCEL_PREFIX),
@@ -132,7 +132,9 @@ def export_download(
         return render(request, "workspaces/export_link.html", {"expired": True}, status=410)
     export.export_download_record(workspace=request.workspace, actor=request.actor, export=item)
     stamp = (item.finished_at or timezone.now()).strftime("%Y%m%d")
-    response = StreamingHttpResponse(export.export_chunks(item), content_type="application/zip")
+    response = StreamingHttpResponse(
+        export_files.export_chunks(item), content_type="application/zip"
+    )
     response["Content-Disposition"] = content_disposition_header(
         True, f"workspace-export-{stamp}.zip"
     )

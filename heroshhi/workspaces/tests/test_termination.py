@@ -27,7 +27,7 @@ from heroshhi.messaging import delivery, optout, sending
 from heroshhi.messaging.models import Message
 from heroshhi.messaging.tests import conftest as messaging_fixtures
 from heroshhi.workspaces import termination
-from heroshhi.workspaces.export import workspace_exports_dir
+from heroshhi.workspaces.export_files import workspace_exports_dir
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 

@@ -30,7 +30,7 @@ from heroshhi.leads.services import lead_create, note_add, task_create
 from heroshhi.messaging import optout
 from heroshhi.messaging.calls import call_log
 from heroshhi.messaging.models import OptOutRecord
-from heroshhi.workspaces import export
+from heroshhi.workspaces import export, export_build, export_files, tasks
 from heroshhi.workspaces.models import WorkspaceExport
 from heroshhi.workspaces.permissions import Role
 
@@ -118,9 +118,9 @@ def test_the_export_holds_every_category_of_the_workspace_and_nothing_else(
     assert done.status == WorkspaceExport.Status.READY
     assert done.percent == 100
     assert done.rows_done == done.rows_total > 0
-    path = export.export_path(done)
+    path = export_files.export_path(done)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    plaintext = b"".join(export.export_chunks(done))
+    plaintext = b"".join(export_files.export_chunks(done))
     assert done.size_bytes == len(plaintext)
     with zipfile.ZipFile(io.BytesIO(plaintext)) as archive:
         names = set(archive.namelist())
@@ -185,9 +185,9 @@ def test_a_second_start_while_one_is_queued_returns_it_and_a_task_runs_once(worl
     again = export.workspace_export_start(workspace=world.a, actor=alice, requested_by=world.alice)
     assert again.pk == first.pk
 
-    assert export.workspace_export_run(str(first.pk)) == "ready"
-    assert export.workspace_export_run(str(first.pk)) == "skipped"
-    assert export.workspace_export_run("00000000-0000-0000-0000-000000000000") == "missing"
+    assert export_build.workspace_export_run(str(first.pk)) == "ready"
+    assert export_build.workspace_export_run(str(first.pk)) == "skipped"
+    assert export_build.workspace_export_run("00000000-0000-0000-0000-000000000000") == "missing"
     assert AuditEvent.objects.filter(action="data_export").count() == 1
 
 
@@ -267,9 +267,9 @@ def test_after_24_hours_the_link_expires_and_the_purge_deletes_the_file(
 ):
     done = _run_export(world, alice, django_capture_on_commit_callbacks)
     token = export.download_token(done)
-    path = export.export_path(done)
+    path = export_files.export_path(done)
     assert path.is_file()
-    assert export.workspace_exports_purge() == {"expired": 0, "failed": 0, "requeued": 0}
+    assert tasks.workspace_exports_purge() == {"expired": 0, "failed": 0, "requeued": 0}
     client.login(email=world.alice.email, password=PASSWORD)
 
     # The signed-in session would not survive a frozen clock 25 hours on; the row's
@@ -282,7 +282,7 @@ def test_after_24_hours_the_link_expires_and_the_purge_deletes_the_file(
     assert expired.status_code == 410
     assert b"This export has expired" in expired.content
     with hours_later(25):
-        assert export.workspace_exports_purge()["expired"] == 1
+        assert tasks.workspace_exports_purge()["expired"] == 1
 
     assert not path.exists()
     with workspace_scope(world.a):
@@ -307,7 +307,7 @@ def test_a_token_older_than_24_hours_is_expired_even_if_the_row_says_otherwise(
 def test_the_purge_fails_a_stalled_run_and_requeues_a_lost_one(world, alice):
     lost = export.workspace_export_start(workspace=world.a, actor=alice, requested_by=world.alice)
     with hours_later(1):
-        counts = export.workspace_exports_purge()
+        counts = tasks.workspace_exports_purge()
     assert counts["requeued"] == 1
     with workspace_scope(world.a):
         lost.refresh_from_db()
@@ -317,7 +317,7 @@ def test_the_purge_fails_a_stalled_run_and_requeues_a_lost_one(world, alice):
             status=WorkspaceExport.Status.RUNNING,
             progress_at=timezone.now() - timedelta(hours=1),
         )
-    assert export.workspace_exports_purge()["failed"] == 1
+    assert tasks.workspace_exports_purge()["failed"] == 1
     with workspace_scope(world.a):
         stalled.refresh_from_db()
     assert stalled.status == WorkspaceExport.Status.FAILED
@@ -377,7 +377,7 @@ def test_the_file_waiting_on_disk_is_encrypted_with_the_workspace_key(
     from heroshhi.core.crypto.files import decrypted_chunks
 
     done = _run_export(world, alice, django_capture_on_commit_callbacks)
-    stored = export.export_path(done).read_bytes()
+    stored = export_files.export_path(done).read_bytes()
 
     assert not zipfile.is_zipfile(io.BytesIO(stored))
     with workspace_scope(world.a):
