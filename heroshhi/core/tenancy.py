@@ -12,14 +12,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import Http404
-
-if TYPE_CHECKING:
-    from heroshhi.workspaces.models import Workspace
 
 _current_workspace_id: ContextVar[uuid.UUID | None] = ContextVar(
     "current_workspace_id", default=None
@@ -34,12 +31,20 @@ class WorkspaceScopeMismatch(RuntimeError):
     """A row of one workspace was written while another workspace was in scope."""
 
 
-def _as_id(workspace: Workspace | uuid.UUID) -> uuid.UUID:
+class Tenant(Protocol):
+    """All scoping needs of a workspace: its id. Core is the bottom layer and names no
+    domain model; the workspaces app's ``Workspace`` is the one tenant."""
+
+    @property
+    def pk(self) -> uuid.UUID: ...
+
+
+def _as_id(workspace: Tenant | uuid.UUID) -> uuid.UUID:
     return workspace if isinstance(workspace, uuid.UUID) else workspace.pk
 
 
 @contextmanager
-def workspace_scope(workspace: Workspace | uuid.UUID) -> Iterator[uuid.UUID]:
+def workspace_scope(workspace: Tenant | uuid.UUID) -> Iterator[uuid.UUID]:
     token = _current_workspace_id.set(_as_id(workspace))
     try:
         yield _as_id(workspace)
