@@ -10,6 +10,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.crypto.blind_indexes import BlindIndexField
+from heroshhi.core.crypto.fields import EncryptedTextField
 from heroshhi.core.tenancy import WorkspaceOwned
 from heroshhi.workspaces.permissions import Role
 
@@ -57,13 +59,6 @@ class Membership(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.workspace_id}:{self.role}"
-
-
-# Imported here, below Workspace, on purpose: the crypto package imports the audit
-# services, which import Workspace from this module. By now Workspace exists, so that
-# cycle resolves whichever module is imported first.
-from heroshhi.core.crypto.blind_indexes import BlindIndexField  # noqa: E402
-from heroshhi.core.crypto.fields import EncryptedTextField  # noqa: E402
 
 
 class Invitation(WorkspaceOwned):

@@ -35,11 +35,11 @@ from django.utils.translation import gettext_lazy as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
-from heroshhi.core.crypto import workspace_keys_destroy
 from heroshhi.core.tenancy import WorkspaceOwned
 from heroshhi.workspaces.access import require_actor_capability
 from heroshhi.workspaces.errors import WorkspaceConflict
 from heroshhi.workspaces.export_files import workspace_exports_dir
+from heroshhi.workspaces.keys import workspace_keys_destroy
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability
 

@@ -7,7 +7,6 @@ Public API::
     blind_index(workspace_id, kind, value)       kinds: "phone", "email", "name_token"
     name_tokens(workspace_id, name)              one index per word of a name
     normalise_phone / normalise_email            the normalisers, for display and dedupe
-    workspace_keys_destroy(workspace=...)        crypto-shredding
     DecryptionError, EncryptedLookupError, BlindIndexValueError
     encrypt_value / decrypt_value / FieldContext for ciphertext outside model fields
     KeyProvider, LocalKeyProvider                the master-key seam (a KMS can replace it)
@@ -49,11 +48,6 @@ from heroshhi.core.crypto.keys import (
     reset_key_caches,
 )
 from heroshhi.core.crypto.provider import KeyProvider, LocalKeyProvider, get_key_provider
-from heroshhi.core.crypto.services import (
-    master_key_rewrap_all,
-    workspace_data_key_rotate,
-    workspace_keys_destroy,
-)
 
 __all__ = [
     "CIPHERTEXT_PREFIX",
@@ -81,13 +75,10 @@ __all__ = [
     "get_key_provider",
     "invalidate_workspace_keys",
     "is_ciphertext",
-    "master_key_rewrap_all",
     "name_tokens",
     "normalise_email",
     "normalise_name_token",
     "normalise_phone",
     "reset_key_caches",
     "split_name_tokens",
-    "workspace_data_key_rotate",
-    "workspace_keys_destroy",
 ]

@@ -502,7 +502,8 @@ def test_a_delivery_that_keeps_failing_is_given_up_after_the_last_attempt(world,
 def test_a_delivery_that_crashes_its_worker_every_time_stops_being_retried(world, channel):
     """The workspace's keys are destroyed (crypto-shredding): its stored bodies can never be
     read again, so every attempt crashes. After MAX_ATTEMPTS the delivery is given up."""
-    from heroshhi.core.crypto import DecryptionError, workspace_keys_destroy
+    from heroshhi.core.crypto import DecryptionError
+    from heroshhi.workspaces.keys import workspace_keys_destroy
 
     delivery = _received(world, channel, envelope([]))
     workspace_keys_destroy(workspace=world.a, actor=Actor.system())

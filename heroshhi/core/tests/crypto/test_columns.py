@@ -17,13 +17,13 @@ from heroshhi.core.crypto import (
     decrypt_value,
     name_tokens,
     normalise_phone,
-    workspace_keys_destroy,
 )
 from heroshhi.core.crypto.blind_indexes import BlindIndexer
 from heroshhi.core.crypto.columns import ColumnCipher
 from heroshhi.core.crypto.keys import create_key_version
 from heroshhi.core.tests.crypto.conftest import raw_row, write_raw
 from heroshhi.core.tests.crypto.testapp.models import SecretNote
+from heroshhi.workspaces.keys import workspace_keys_destroy
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,9 @@ import struct
 import pytest
 
 from heroshhi.core.actors import Actor
-from heroshhi.core.crypto import DecryptionError, files, workspace_keys_destroy
+from heroshhi.core.crypto import DecryptionError, files
 from heroshhi.core.crypto.files import EncryptedFileWriter, decrypted_chunks
+from heroshhi.workspaces.keys import workspace_keys_destroy
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,10 @@ import pytest
 
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
-from heroshhi.core.crypto import DecryptionError, blind_index, keys, workspace_keys_destroy
+from heroshhi.core.crypto import DecryptionError, blind_index, keys
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tests.crypto.testapp.models import SecretNote, WorkspaceProfile
+from heroshhi.workspaces.keys import workspace_keys_destroy
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from heroshhi.core.crypto.errors import DecryptionError
 from heroshhi.core.crypto.master import generate_master_key_entry
-from heroshhi.core.crypto.services import DEFAULT_BATCH_SIZE, master_key_rewrap_all
+from heroshhi.workspaces.keys import DEFAULT_BATCH_SIZE, master_key_rewrap_all
 
 
 class Command(BaseCommand):

@@ -1,7 +1,9 @@
-"""Key lifecycle: master-key re-wrapping, workspace data-key rotation, crypto-shredding.
+"""Workspace key lifecycle: master-key re-wrapping, workspace data-key rotation,
+crypto-shredding, each audited.
 
-The management commands ``rotate_master_key`` and ``rotate_workspace_key`` are thin
-wrappers around these functions.
+Here rather than in ``core.crypto``, which does the cryptography: core is the bottom layer
+and records nothing in the audit log. The management commands ``rotate_master_key`` and
+``rotate_workspace_key`` are thin wrappers around these functions.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
@@ -36,20 +38,13 @@ from heroshhi.core.crypto.keys import (
     key_by_id,
 )
 from heroshhi.core.crypto.provider import WrapContext, WrappedKey, get_key_provider
-
-if TYPE_CHECKING:
-    from heroshhi.workspaces.models import Workspace
+from heroshhi.core.models import WorkspaceKey
+from heroshhi.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 Progress = Callable[[str], None]
-
-
-def _key_model() -> Any:
-    from heroshhi.core.models import WorkspaceKey
-
-    return WorkspaceKey
 
 
 # --- crypto-shredding -------------------------------------------------------------------
@@ -64,7 +59,7 @@ def workspace_keys_destroy(*, workspace: Workspace, actor: Actor) -> int:
     of key rows deleted.
     """
     with transaction.atomic():
-        deleted, _ = _key_model().objects.filter(workspace_id=workspace.pk).delete()
+        deleted, _ = WorkspaceKey.objects.filter(workspace_id=workspace.pk).delete()
         invalidate_workspace_keys(workspace.pk)
         # On the platform chain: the workspace's own chain may be deleted with it.
         audit_record(
@@ -95,8 +90,7 @@ class RewrapReport:
 def master_key_usage() -> dict[str, int]:
     """How many workspace keys each master key currently wraps."""
     rows = (
-        _key_model()
-        .objects.values_list("master_key_id")
+        WorkspaceKey.objects.values_list("master_key_id")
         .annotate(n=models.Count("pk"))
         .order_by("master_key_id")
     )
@@ -112,13 +106,12 @@ def master_key_rewrap_all(*, batch_size: int = DEFAULT_BATCH_SIZE) -> RewrapRepo
     """
     provider = get_key_provider()
     primary = provider.primary_key_id
-    key_model = _key_model()
-    total = key_model.objects.count()
-    already_current = key_model.objects.filter(master_key_id=primary).count()
+    total = WorkspaceKey.objects.count()
+    already_current = WorkspaceKey.objects.filter(master_key_id=primary).count()
     rewrapped, last_pk = 0, 0
     while True:
         batch = list(
-            key_model.objects.filter(pk__gt=last_pk)
+            WorkspaceKey.objects.filter(pk__gt=last_pk)
             .exclude(master_key_id=primary)
             .order_by("pk")[:batch_size]
         )
@@ -126,7 +119,7 @@ def master_key_rewrap_all(*, batch_size: int = DEFAULT_BATCH_SIZE) -> RewrapRepo
             break
         with transaction.atomic():
             for row in batch:
-                rewrapped += _rewrap_row(key_model, row)
+                rewrapped += _rewrap_row(row)
         last_pk = batch[-1].pk
     if rewrapped:
         with transaction.atomic():
@@ -145,7 +138,7 @@ def master_key_rewrap_all(*, batch_size: int = DEFAULT_BATCH_SIZE) -> RewrapRepo
     )
 
 
-def _rewrap_row(key_model: Any, row: Any) -> int:
+def _rewrap_row(row: WorkspaceKey) -> int:
     provider = get_key_provider()
     context = WrapContext(
         workspace_id=canonical_workspace_id(row.workspace_id),
@@ -158,7 +151,7 @@ def _rewrap_row(key_model: Any, row: Any) -> int:
     wrapped = provider.wrap(secret, context=context)
     # Conditional on the old master key id: a concurrent run or deletion wins quietly.
     return int(
-        key_model.objects.filter(pk=row.pk, master_key_id=row.master_key_id).update(
+        WorkspaceKey.objects.filter(pk=row.pk, master_key_id=row.master_key_id).update(
             master_key_id=wrapped.master_key_id, wrapped=wrapped.blob
         )
     )
@@ -210,8 +203,7 @@ def _target_key(workspace_id: str, *, new_version: bool) -> tuple[WorkspaceKeyMa
     with its key rather than starting yet another version.
     """
     active = list(
-        _key_model()
-        .objects.filter(workspace_id=workspace_id, purpose=DATA, state=ACTIVE)
+        WorkspaceKey.objects.filter(workspace_id=workspace_id, purpose=DATA, state=ACTIVE)
         .order_by("-version")
         .values_list("key_id", flat=True)
     )
@@ -244,7 +236,7 @@ def workspace_data_key_rotate(
     """
     workspace_id = canonical_workspace_id(workspace.pk)
     report = RotationReport(workspace_id=workspace_id)
-    if not _key_model().objects.filter(workspace_id=workspace_id, purpose=DATA).exists():
+    if not WorkspaceKey.objects.filter(workspace_id=workspace_id, purpose=DATA).exists():
         report.finished = True  # nothing was ever encrypted for this workspace
         return report
     target, report.resumed = _target_key(workspace_id, new_version=new_version)
@@ -356,8 +348,7 @@ def _rotate_row(
 
 def _retire_older(workspace_id: str, target: WorkspaceKeyMaterial) -> int:
     retired = (
-        _key_model()
-        .objects.filter(workspace_id=workspace_id, purpose=DATA, state=ACTIVE)
+        WorkspaceKey.objects.filter(workspace_id=workspace_id, purpose=DATA, state=ACTIVE)
         .exclude(key_id=target.key_id)
         .update(state=RETIRED)
     )

@@ -12,7 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from heroshhi.core.crypto.keys import MAX_CACHE_SECONDS
-from heroshhi.core.crypto.services import DEFAULT_BATCH_SIZE, workspace_data_key_rotate
+from heroshhi.workspaces.keys import DEFAULT_BATCH_SIZE, workspace_data_key_rotate
+from heroshhi.workspaces.models import Workspace
 
 
 class Command(BaseCommand):
@@ -38,8 +39,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from heroshhi.workspaces.models import Workspace
-
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
