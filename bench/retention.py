@@ -181,21 +181,24 @@ def _seed(*, workspace: Any, stage_id: Any, count: int, first: int, trashed_at: 
     from heroshhi.core.crypto.keys import data_key, index_key
     from heroshhi.core.tenancy import workspace_scope
     from heroshhi.leads.models import Lead, Note, TimelineEvent
-    from heroshhi.messaging.models import Conversation, Message
+    from heroshhi.messaging.models import Channel, Conversation, Message
     from heroshhi.privacy.models import ConsentRecord
-    from heroshhi.whatsapp.models import WhatsAppChannel
+    from heroshhi.whatsapp.models import KIND, WhatsAppChannel
 
     data_key(workspace.pk)
     index_key(workspace.pk)
     old = timezone.now() - timedelta(days=60)
     with workspace_scope(workspace):
-        channel = WhatsAppChannel.objects.filter(phone_number_id="100000000000777").first()
+        channel = Channel.objects.filter(whatsapp__phone_number_id="100000000000777").first()
         if channel is None:
-            channel = WhatsAppChannel.objects.create(
+            channel = Channel.objects.create(
+                workspace=workspace, kind=KIND, display_phone_number="+91 90000 00777"
+            )
+            WhatsAppChannel.objects.create(
                 workspace=workspace,
+                channel=channel,
                 phone_number_id="100000000000777",
                 waba_id="200000000000777",
-                display_phone_number="+91 90000 00777",
                 access_token="bench-token",  # noqa: S106 -- throw-away database
                 app_secret="bench-secret",  # noqa: S106
                 verify_token="bench-verify",  # noqa: S106

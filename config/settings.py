@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "heroshhi.messaging",
     "heroshhi.whatsapp",
     "heroshhi.privacy",
+    "heroshhi.demo",
 ]
 
 MIDDLEWARE = [

@@ -285,19 +285,14 @@ def _alice_import_kwargs(world: World) -> dict[str, str]:
 def _alice_channel_id(world: World) -> str:
     """Alice's WhatsApp number, created on first use (no provider call needed)."""
     from heroshhi.whatsapp.models import WhatsAppChannel
+    from heroshhi.whatsapp.tests.webhook_support import channel_rows
 
     with workspace_scope(world.a):
         found = WhatsAppChannel.objects.values_list("pk", flat=True).first()
-        if found is None:
-            found = WhatsAppChannel.objects.create(
-                workspace=world.a,
-                phone_number_id="100000000000001",
-                waba_id="200000000000001",
-                display_phone_number="+91 90000 00001",
-                access_token="sweep-token",
-                app_secret="sweep-secret",
-                verify_token="sweep-verify",
-            ).pk
+    if found is None:
+        found = channel_rows(
+            world.a, phone_number_id="100000000000001", display_phone_number="+91 90000 00001"
+        ).pk
     return str(found)
 
 

@@ -200,13 +200,10 @@ class AccountDeletionBlocked(Exception):
 
 def _holds_data(workspace: Workspace) -> bool:
     from heroshhi.leads.models import Lead
-    from heroshhi.whatsapp.models import WhatsAppChannel
+    from heroshhi.messaging.models import Channel
 
     with workspace_scope(workspace):
-        return (
-            Lead.objects.exists()
-            or WhatsAppChannel.objects.filter(deleted_at__isnull=True).exists()
-        )
+        return Lead.objects.exists() or Channel.objects.filter(deleted_at__isnull=True).exists()
 
 
 def _sole_ownership(user: User) -> list[tuple[Membership, str | None]]:

@@ -23,9 +23,8 @@ from heroshhi.leads import validation
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
 from heroshhi.messaging import inbound
-from heroshhi.messaging.models import Call
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.parsing import CallEvent, InboundMessage
+from heroshhi.messaging.events import CallEvent, InboundMessage
+from heroshhi.messaging.models import Call, Channel
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -189,7 +188,7 @@ def calls_for_lead(*, workspace: Workspace, lead: Lead) -> list[Call]:
 # WhatsApp Calling webhooks ----------------------------------------------------------------
 
 
-def call_event_apply(*, workspace: Workspace, channel: WhatsAppChannel, item: CallEvent) -> bool:
+def call_event_apply(*, workspace: Workspace, channel: Channel, item: CallEvent) -> bool:
     """A ``connect`` opens an in-progress call, a ``terminate`` completes it; False when this
     event was already applied. A terminate that overtakes its connect creates the finished
     call, and the late connect is then a no-op."""
@@ -208,11 +207,11 @@ def call_event_apply(*, workspace: Workspace, channel: WhatsAppChannel, item: Ca
         return True
 
 
-def _call_started(*, workspace: Workspace, channel: WhatsAppChannel, item: CallEvent) -> Call:
-    user_initiated = item.direction == "USER_INITIATED"
+def _call_started(*, workspace: Workspace, channel: Channel, item: CallEvent) -> Call:
+    user_initiated = item.contact_initiated
     # A call from an unknown number becomes a lead just like a first message does.
     as_message = InboundMessage(
-        wamid=item.call_id,
+        provider_message_id=item.call_id,
         kind="system",
         original_type="call",
         timestamp=item.timestamp,

@@ -28,9 +28,10 @@ from django.utils import timezone
 
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import optout, ratelimits
+from heroshhi.messaging.channels import transport_for, with_details
 from heroshhi.messaging.errors import describe
-from heroshhi.messaging.models import Conversation, Message
-from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.messaging.models import Channel, Conversation, Message
+from heroshhi.messaging.transport import Recipient, TemplateCall, TransportError
 from heroshhi.privacy.selectors import is_restricted
 from heroshhi.workspaces.models import Workspace
 
@@ -76,53 +77,36 @@ def _fail(message: Message, *, code: int | None, reason: str) -> Attempt:
     return Attempt("failed")
 
 
-def _recipient(message: Message, conversation: Conversation) -> dict[str, str] | None:
-    phone = message.lead.phone
-    if phone:
-        return {"recipient_type": "individual", "to": phone.lstrip("+")}
+def _recipient(message: Message, conversation: Conversation) -> Recipient | None:
+    if message.lead.phone:
+        return Recipient(phone=message.lead.phone)
     if conversation.wa_user_id:
-        return {"recipient_type": "individual", "recipient": conversation.wa_user_id}
+        return Recipient(phone=None, user_id=conversation.wa_user_id)
     return None
 
 
-def graph_payload(message: Message, recipient: dict[str, str]) -> dict[str, Any]:
-    """The Cloud API body for a recorded message (reference/protocols.md §1.6)."""
+def _send(channel: Channel, message: Message, recipient: Recipient) -> str:
+    """Hand the recorded message to the channel's transport; the provider's message id."""
+    transport = transport_for(channel)
     data: dict[str, Any] = message.payload or {}
-    payload: dict[str, Any] = {**recipient, "biz_opaque_callback_data": str(message.pk)}
+    reference = str(message.pk)
     if message.kind == Message.Kind.TEMPLATE:
-        names = data.get("parameter_names") or []
-        parameters = []
-        for index, value in enumerate(data.get("variables") or []):
-            parameter = {"type": "text", "text": value}
-            if index < len(names):
-                parameter["parameter_name"] = names[index]
-            parameters.append(parameter)
-        template: dict[str, Any] = {
-            "name": data["template"],
-            "language": {"code": data["language"], "policy": "deterministic"},
-        }
-        if parameters:
-            template["components"] = [{"type": "body", "parameters": parameters}]
-        return {**payload, "type": "template", "template": template}
-    if message.kind == Message.Kind.INTERACTIVE:
-        buttons = [
-            {"type": "reply", "reply": {"id": f"qr{index + 1}", "title": title}}
-            for index, title in enumerate(data.get("quick_replies") or [])
-        ]
-        return {
-            **payload,
-            "type": "interactive",
-            "interactive": {
-                "type": "button",
-                "body": {"text": message.body or ""},
-                "action": {"buttons": buttons},
-            },
-        }
-    return {
-        **payload,
-        "type": "text",
-        "text": {"body": message.body or "", "preview_url": False},
-    }
+        template = TemplateCall(
+            name=data["template"],
+            language=data["language"],
+            variables=data.get("variables") or [],
+            parameter_names=data.get("parameter_names") or [],
+        )
+        return transport.send_template(
+            channel, to=recipient, template=template, reference=reference
+        )
+    return transport.send_text(
+        channel,
+        to=recipient,
+        text=message.body or "",
+        reference=reference,
+        quick_replies=data.get("quick_replies") or (),
+    )
 
 
 def _contact_key(message: Message, conversation: Conversation) -> str:
@@ -146,7 +130,9 @@ def deliver(message_id: str) -> Attempt:
 
 def _deliver_in_scope(workspace: Workspace, message_id: str) -> Attempt:
     message = (
-        Message.objects.select_related("lead", "conversation", "conversation__channel")
+        Message.objects.select_related(
+            "lead", "conversation", *with_details("conversation__channel")
+        )
         .filter(pk=message_id)
         .first()
     )
@@ -201,11 +187,10 @@ def _deliver_in_scope(workspace: Workspace, message_id: str) -> Attempt:
 
 
 def _call_provider(
-    workspace: Workspace, message: Message, recipient: dict[str, str], attempts: int
+    workspace: Workspace, message: Message, recipient: Recipient, attempts: int
 ) -> Attempt:
-    channel = message.conversation.channel
     try:
-        provider_id = transport_for(channel).send(channel, graph_payload(message, recipient))
+        provider_id = _send(message.conversation.channel, message, recipient)
     except TransportError as exc:
         info = describe(exc.code)
         if exc.transient and attempts < MAX_ATTEMPTS:

@@ -39,10 +39,10 @@ from heroshhi.leads.selectors import lead_is_visible, viewer_for
 from heroshhi.leads.services import lead_create
 from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
 from heroshhi.messaging import optout, sending
-from heroshhi.messaging.models import Conversation, Message, OptOutRecord
-from heroshhi.messaging.transport import TransportError, transport_for
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.parsing import Contact, InboundMessage, UserPreference
+from heroshhi.messaging.channels import transport_for, with_details
+from heroshhi.messaging.events import Contact, InboundMessage, UserPreference
+from heroshhi.messaging.models import Channel, Conversation, Message, OptOutRecord
+from heroshhi.messaging.transport import TransportError
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, Role, require_capability
 
@@ -65,8 +65,8 @@ class InboundResult:
 
 
 def contact_phone(contact: Contact) -> str | None:
-    """The contact's E.164 number (WhatsApp sends digits without "+"), if it shows one."""
-    return None if contact.wa_id is None else "+" + contact.wa_id
+    """The contact's E.164 number (channels give the digits without "+"), if it shows one."""
+    return None if contact.phone_digits is None else "+" + contact.phone_digits
 
 
 def _index(workspace: Workspace, kind: str, value: str | None) -> str | None:
@@ -141,7 +141,7 @@ def lead_for_message(*, workspace: Workspace, item: InboundMessage) -> tuple[Lea
 
 
 def conversation_for(
-    *, workspace: Workspace, channel: WhatsAppChannel, lead: Lead, contact: Contact
+    *, workspace: Workspace, channel: Channel, lead: Lead, contact: Contact
 ) -> Conversation:
     """The lead's conversation on this channel, created on first contact; keeps the
     contact's WhatsApp user id so a contact without a visible number is found again."""
@@ -181,7 +181,7 @@ def _touched(conversation: Conversation, *, at: datetime, unread: int) -> None:
 
 
 def inbound_message_receive(
-    *, workspace: Workspace, channel: WhatsAppChannel, item: InboundMessage
+    *, workspace: Workspace, channel: Channel, item: InboundMessage
 ) -> InboundResult:
     """Store one inbound message (once per wamid) with all it causes."""
     try:
@@ -190,17 +190,15 @@ def inbound_message_receive(
         # Another worker stored the same wamid a moment ago: our transaction (lead and
         # conversation included) rolled back whole, and theirs is the message.
         with workspace_scope(workspace):
-            stored = Message.objects.filter(provider_message_id=item.wamid).first()
+            stored = Message.objects.filter(provider_message_id=item.provider_message_id).first()
         if stored is None:
             raise
         return InboundResult(message=stored, created=False)
 
 
-def _receive(
-    *, workspace: Workspace, channel: WhatsAppChannel, item: InboundMessage
-) -> InboundResult:
+def _receive(*, workspace: Workspace, channel: Channel, item: InboundMessage) -> InboundResult:
     with transaction.atomic(), workspace_scope(workspace):
-        stored = Message.objects.filter(provider_message_id=item.wamid).first()
+        stored = Message.objects.filter(provider_message_id=item.provider_message_id).first()
         if stored is not None:
             return InboundResult(message=stored, created=False)
         lead, lead_created = lead_for_message(workspace=workspace, item=item)
@@ -217,7 +215,7 @@ def _receive(
             kind=item.kind,
             body=item.text,
             payload=item.payload or None,
-            provider_message_id=item.wamid,
+            provider_message_id=item.provider_message_id,
             status=Message.Status.RECEIVED,
             actor_type="contact",
             provider_timestamp=item.timestamp,
@@ -237,7 +235,7 @@ def _receive(
 
 
 def inbound_messages_receive_many(
-    *, workspace: Workspace, arrivals: Sequence[tuple[WhatsAppChannel, InboundMessage]]
+    *, workspace: Workspace, arrivals: Sequence[tuple[Channel, InboundMessage]]
 ) -> dict[int, bool]:
     """Store a batch of inbound messages set-based: one read each for known wamids, leads
     and conversations, one INSERT each for messages and timeline entries, one UPDATE each
@@ -252,21 +250,21 @@ def inbound_messages_receive_many(
     contact known only by WhatsApp user id or whose user id is not the one on record, and
     opt-out keywords. A contact's messages all go the same way, so their order and their
     effects stay those of the one-by-one path."""
-    wamids = {item.wamid for _channel, item in arrivals}
+    wamids = {item.provider_message_id for _channel, item in arrivals}
     stored = set(
         Message.objects.filter(provider_message_id__in=wamids).values_list(
             "provider_message_id", flat=True
         )
     )
     taken: dict[int, bool] = {}
-    candidates: dict[int, tuple[WhatsAppChannel, InboundMessage, str]] = {}
+    candidates: dict[int, tuple[Channel, InboundMessage, str]] = {}
     one_by_one: set[tuple[object, str | None]] = set()
     for n, (channel, item) in enumerate(arrivals):
         phone_bidx = _index(workspace, PHONE, contact_phone(item.contact))
         sender = (channel.pk, phone_bidx or item.contact.user_id)
         if phone_bidx is None or _keyword_in(workspace, item) is not None:
             one_by_one.add(sender)
-        elif item.wamid in stored:
+        elif item.provider_message_id in stored:
             taken[n] = False
         else:
             candidates[n] = (channel, item, phone_bidx)
@@ -283,9 +281,9 @@ def inbound_messages_receive_many(
         if (channel.pk, phone_bidx) in one_by_one:
             continue
         # The same message twice in one batch (a redelivery claimed with the original).
-        taken[n] = item.wamid not in seen
+        taken[n] = item.provider_message_id not in seen
         if taken[n]:
-            seen.add(item.wamid)
+            seen.add(item.provider_message_id)
             fresh.append((conversations[(leads[phone_bidx], channel.pk)], item))
     _store_many(workspace=workspace, fresh=fresh)
     return taken
@@ -306,7 +304,7 @@ def _live_leads_by_phone(phone_bidxs: set[str]) -> dict[str, uuid.UUID]:
 def _leads_for_new_numbers(
     *,
     workspace: Workspace,
-    candidates: Collection[tuple[WhatsAppChannel, InboundMessage, str]],
+    candidates: Collection[tuple[Channel, InboundMessage, str]],
     leads: dict[str, uuid.UUID],
     one_by_one: set[tuple[object, str | None]],
 ) -> None:
@@ -348,7 +346,7 @@ def _leads_for_new_numbers(
 def _conversations_for(
     *,
     workspace: Workspace,
-    candidates: Collection[tuple[WhatsAppChannel, InboundMessage, str]],
+    candidates: Collection[tuple[Channel, InboundMessage, str]],
     leads: dict[str, uuid.UUID],
     one_by_one: set[tuple[object, str | None]],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
@@ -410,7 +408,7 @@ def _store_many(
             kind=item.kind,
             body=item.text,
             payload=item.payload or None,
-            provider_message_id=item.wamid,
+            provider_message_id=item.provider_message_id,
             status=Message.Status.RECEIVED,
             actor_type="contact",
             provider_timestamp=item.timestamp,
@@ -445,7 +443,7 @@ def _store_many(
 def _apply_keyword(
     *,
     workspace: Workspace,
-    channel: WhatsAppChannel,
+    channel: Channel,
     conversation: Conversation,
     item: InboundMessage,
 ) -> None:
@@ -462,7 +460,7 @@ def _apply_keyword(
         opt_out=opt_out,
         method=OptOutRecord.Method.KEYWORD,
         trigger=match.keyword,
-        event_key=f"kw:{item.wamid}"[:128],
+        event_key=f"kw:{item.provider_message_id}"[:128],
         occurred_at=item.timestamp,
     )
     if not changed:
@@ -485,9 +483,7 @@ def _apply_keyword(
 # Marketing preferences ---------------------------------------------------------------------
 
 
-def preference_apply(
-    *, workspace: Workspace, channel: WhatsAppChannel, item: UserPreference
-) -> bool:
+def preference_apply(*, workspace: Workspace, channel: Channel, item: UserPreference) -> bool:
     """Meta's "stop promotions" / "resume" switch → the ledger. True when the state changed.
 
     A redelivered event is recognised by its key; an event older than the contact's newest
@@ -506,7 +502,7 @@ def preference_apply(
         method=OptOutRecord.Method.WHATSAPP,
         trigger=f"user_preferences:{item.value}",
         event_key=optout.preference_event_key(
-            contact_id=item.contact.user_id or item.contact.wa_id or "",
+            contact_id=item.contact.user_id or item.contact.phone_digits or "",
             timestamp=int(item.timestamp.timestamp()),
             value=item.value,
         ),
@@ -540,7 +536,9 @@ def media_download(*, workspace: Workspace, actor: Actor, message: Message) -> M
         raise PermissionDenied("messaging.no_role")
     require_capability(actor.role, Capability.CHAT)
     with workspace_scope(workspace):
-        message = Message.objects.select_related("lead", "conversation__channel").get(pk=message.pk)
+        message = Message.objects.select_related(
+            "lead", *with_details("conversation__channel")
+        ).get(pk=message.pk)
         if message.lead.deleted_at is not None or not lead_is_visible(
             viewer=viewer_for(actor=actor), lead=message.lead
         ):

@@ -1,4 +1,4 @@
-"""Conversations with leads, their messages, templates, calls and the opt-out ledger.
+"""Channels, conversations with leads, their messages, templates, calls and the opt-out ledger.
 
 Content (message text, media metadata, call notes, numbers) is encrypted; provider ids
 (wamid, wacid) and statuses are not personal data and stay queryable.
@@ -21,6 +21,29 @@ from heroshhi.core.tenancy import WorkspaceOwned
 SERVICE_WINDOW_HOURS = 24
 
 
+class Channel(WorkspaceOwned):
+    """One number (or account) a workspace talks to contacts on, whatever its provider.
+
+    What a kind needs beyond this (ids at the provider, encrypted tokens, its checks) is the
+    kind's own one-to-one row, e.g. ``whatsapp.WhatsAppChannel``; the primary key is shared,
+    so a channel's public id is the same in both and in its webhook URL.
+    """
+
+    # The registry key of the channel's transport (``messaging.channels``), e.g. "whatsapp".
+    kind = models.CharField(max_length=20)
+    label = models.CharField(max_length=60, blank=True)
+    # The business's own number (not a contact's), shown in settings and the inbox.
+    display_phone_number = models.CharField(max_length=20)
+    # Messages per second the provider lets this number send.
+    throughput_tier = models.PositiveIntegerField(default=80)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Removed channels stay for their conversations' history but take no traffic.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"channel:{self.kind}:{self.pk}"
+
+
 class Conversation(WorkspaceOwned):
     """A lead's thread on one channel. The 24-hour window is tracked here."""
 
@@ -29,9 +52,7 @@ class Conversation(WorkspaceOwned):
         CLOSED = "closed", _("Closed")
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="conversations")
-    channel = models.ForeignKey(
-        "whatsapp.WhatsAppChannel", on_delete=models.CASCADE, related_name="conversations"
-    )
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="conversations")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     # WhatsApp's business-scoped user id (BSUID): some contacts share no phone number.
     wa_user_id = EncryptedTextField(null=True, blank=True)
@@ -142,16 +163,14 @@ class Message(WorkspaceOwned):
 
 
 class MessageTemplate(WorkspaceOwned):
-    """An approved-or-not template as synced from the channel's WhatsApp Business Account."""
+    """An approved-or-not template as synced from the channel's provider account."""
 
     class Category(models.TextChoices):
         MARKETING = "MARKETING", _("Marketing")
         UTILITY = "UTILITY", _("Utility")
         AUTHENTICATION = "AUTHENTICATION", _("Authentication")
 
-    channel = models.ForeignKey(
-        "whatsapp.WhatsAppChannel", on_delete=models.CASCADE, related_name="templates"
-    )
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="templates")
     provider_template_id = models.CharField(max_length=64, blank=True)
     name = models.CharField(max_length=512)
     language = models.CharField(max_length=15)
@@ -293,11 +312,7 @@ class Call(WorkspaceOwned):
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="calls")
     channel = models.ForeignKey(
-        "whatsapp.WhatsAppChannel",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     via = models.CharField(max_length=10, choices=Via.choices, default=Via.PHONE)
     direction = models.CharField(max_length=3, choices=Direction.choices)

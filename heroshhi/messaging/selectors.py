@@ -25,9 +25,8 @@ from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.models import Lead, Note
 from heroshhi.leads.selectors import Viewer, visible_leads
 from heroshhi.messaging import optout
-from heroshhi.messaging.models import Call, Conversation, Message, MessageTemplate, OptOutRecord
-from heroshhi.messaging.sending import template_placeholders, window_closes_at, window_open
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord
+from heroshhi.messaging.sending import window_closes_at, window_open
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -228,13 +227,6 @@ def unread_conversations(*, workspace: Workspace, viewer: Viewer) -> int:
         )
 
 
-def live_channels(*, workspace: Workspace) -> list[WhatsAppChannel]:
-    with workspace_scope(workspace):
-        return list(
-            WhatsAppChannel.objects.filter(deleted_at__isnull=True).order_by("created_at", "id")
-        )
-
-
 # One conversation -----------------------------------------------------------------------------
 
 
@@ -299,87 +291,6 @@ def conversation_state(*, workspace: Workspace, conversation: Conversation) -> C
         opted_out=state.opted_out,
         optout_record=state.latest if state.opted_out else None,
     )
-
-
-# Templates ---------------------------------------------------------------------------------
-
-APPROVED = "APPROVED"
-_FIRST_NAME_KEYS = frozenset({"1", "first_name", "firstname", "fname"})
-_FULL_NAME_KEYS = frozenset({"name", "full_name", "fullname", "customer_name", "contact_name"})
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateVariable:
-    key: str
-    value: str
-
-    @property
-    def placeholder(self) -> str:
-        return "{{" + self.key + "}}"
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateChoice:
-    template: MessageTemplate
-    variables: list[TemplateVariable]
-
-
-def approved_templates(*, workspace: Workspace, channel: WhatsAppChannel) -> list[MessageTemplate]:
-    with workspace_scope(workspace):
-        return list(
-            MessageTemplate.objects.filter(channel=channel, status=APPROVED).order_by(
-                "name", "language"
-            )
-        )
-
-
-def template_variable_keys(template: MessageTemplate) -> list[str]:
-    """Placeholder names in body order ("1", "2", … or named ones), each once."""
-    keys = template_placeholders(template.body or "")
-    if not keys and template.parameter_count:
-        keys = [str(n) for n in range(1, template.parameter_count + 1)]
-    return keys
-
-
-def _prefill(key: str, lead: Lead) -> str:
-    name = " ".join((lead.name or "").split())
-    if key.lower() in _FIRST_NAME_KEYS:
-        return name.split(" ")[0] if name else ""
-    if key.lower() in _FULL_NAME_KEYS:
-        return name
-    return ""
-
-
-def template_choices(
-    *, workspace: Workspace, channel: WhatsAppChannel, lead: Lead
-) -> list[TemplateChoice]:
-    """The channel's approved templates, each with its variables prefilled from the lead
-    where the name says what goes there (and the first positional one is the first name)."""
-    return [
-        TemplateChoice(
-            template=template,
-            variables=[
-                TemplateVariable(key=key, value=_prefill(key, lead))
-                for key in template_variable_keys(template)
-            ],
-        )
-        for template in approved_templates(workspace=workspace, channel=channel)
-    ]
-
-
-def approved_template_for_input(
-    *, workspace: Workspace, channel: WhatsAppChannel, value: object
-) -> MessageTemplate:
-    """The channel's approved template with this id, or a ``template`` field error."""
-    try:
-        uid = uuid.UUID(str(value))
-    except ValueError:
-        raise ValidationError({"template": [_("Choose one of the approved templates.")]}) from None
-    with workspace_scope(workspace):
-        template = MessageTemplate.objects.filter(pk=uid, channel=channel, status=APPROVED).first()
-    if template is None:
-        raise ValidationError({"template": [_("Choose one of the approved templates.")]})
-    return template
 
 
 # The lead page's panel ----------------------------------------------------------------------

@@ -30,8 +30,7 @@ from heroshhi.leads.forms import member_label
 from heroshhi.leads.models import Lead
 from heroshhi.leads.selectors import Viewer, visible_leads
 from heroshhi.messaging import optout
-from heroshhi.messaging.models import Conversation, OptOutRecord
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.messaging.models import Channel, Conversation, OptOutRecord
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -341,7 +340,7 @@ def ledger_labels(*, workspace: Workspace, rows: list[LedgerRow]) -> LedgerLabel
     with workspace_scope(workspace):
         if channel_ids:
             # Removed numbers too: their records stay.
-            for channel in WhatsAppChannel.objects.filter(pk__in=channel_ids):
+            for channel in Channel.objects.filter(pk__in=channel_ids):
                 channels[channel.pk] = channel.display_phone_number
         if user_ids:
             members = Membership.objects.filter(user_id__in=_uuids(user_ids)).select_related("user")
@@ -349,11 +348,9 @@ def ledger_labels(*, workspace: Workspace, rows: list[LedgerRow]) -> LedgerLabel
     return LedgerLabels(channels=channels, staff=staff)
 
 
-def ledger_channels(*, workspace: Workspace) -> list[WhatsAppChannel]:
+def ledger_channels(*, workspace: Workspace) -> list[Channel]:
     """Every number the filter can name, removed ones last."""
     with workspace_scope(workspace):
         return list(
-            WhatsAppChannel.objects.order_by(
-                F("deleted_at").asc(nulls_first=True), "created_at", "id"
-            )
+            Channel.objects.order_by(F("deleted_at").asc(nulls_first=True), "created_at", "id")
         )

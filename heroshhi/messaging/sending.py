@@ -20,7 +20,6 @@ A refused attempt is audited as ``message_refused`` with the reason code and not
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,15 +40,21 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
 from heroshhi.messaging import optout
+from heroshhi.messaging.channels import channel_for_lead, live_channel
 from heroshhi.messaging.models import (
     SERVICE_WINDOW_HOURS,
+    Channel,
     Conversation,
     Message,
     MessageTemplate,
 )
+from heroshhi.messaging.templates import (
+    APPROVED,
+    approved_template_names,
+    render_template,
+    template_placeholders,
+)
 from heroshhi.privacy.selectors import is_restricted
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.selectors import APPROVED, approved_template_names, channel_for_lead
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -59,8 +64,6 @@ INTERACTIVE_TEXT_MAX = 1024
 QUICK_REPLIES_MAX = 3
 QUICK_REPLY_TITLE_MAX = 20
 VARIABLE_MAX = 1024
-# The same placeholder syntax the inbox shows: {{1}} or {{first_name}}.
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]{1,40})\s*\}\}")
 
 
 class SendRefused(Exception):
@@ -94,17 +97,6 @@ def window_open(conversation: Conversation | None, now: datetime | None = None) 
     """Free-form messages are allowed for 24 hours after the contact's last message."""
     closes = window_closes_at(conversation)
     return closes is not None and (now or timezone.now()) < closes
-
-
-def template_placeholders(body: str) -> list[str]:
-    """Placeholder keys in body order, each once ("1", "2", … or named ones)."""
-    return list(dict.fromkeys(PLACEHOLDER.findall(body or "")))
-
-
-def render_template(body: str, variables: list[str]) -> str:
-    """The body as the contact will read it: each placeholder replaced by its value."""
-    values = dict(zip(template_placeholders(body), variables, strict=False))
-    return PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), body)
 
 
 # Input checks (before any query) ----------------------------------------------------------
@@ -165,14 +157,14 @@ def _clean_variables(variables: list[Any] | None) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class _Target:
     lead: Lead
-    channel: WhatsAppChannel
+    channel: Channel
     conversation: Conversation | None
 
 
-def _live_channel(*, workspace: Workspace, lead: Lead, channel: WhatsAppChannel | None) -> Any:
+def _live_channel(*, workspace: Workspace, lead: Lead, channel: Channel | None) -> Channel | None:
     if channel is None:
         return channel_for_lead(workspace=workspace, lead=lead)
-    return WhatsAppChannel.objects.filter(pk=channel.pk, deleted_at__isnull=True).first()
+    return live_channel(workspace=workspace, channel=channel)
 
 
 def _addressable(*, lead: Lead, conversation: Conversation | None) -> bool:
@@ -180,7 +172,7 @@ def _addressable(*, lead: Lead, conversation: Conversation | None) -> bool:
 
 
 def _target(
-    *, workspace: Workspace, actor: Actor, lead: Lead, channel: WhatsAppChannel | None
+    *, workspace: Workspace, actor: Actor, lead: Lead, channel: Channel | None
 ) -> _Target | SendRefused:
     """The checks that say nothing about the contact's wishes; call inside the scope."""
     if not actor.role:
@@ -384,7 +376,7 @@ def _attempt(
     workspace: Workspace,
     actor: Actor,
     lead: Lead,
-    channel: WhatsAppChannel | None,
+    channel: Channel | None,
     kind: str,
     prepare: Callable[[_Target], _Draft],
 ) -> Message:
@@ -433,7 +425,7 @@ def send_text(
     lead: Lead,
     text: str,
     quick_replies: list[str] | None = None,
-    channel: WhatsAppChannel | None = None,
+    channel: Channel | None = None,
 ) -> Message:
     """A free-form reply (with up to three reply buttons), inside the 24-hour window only."""
     titles = _clean_quick_replies(quick_replies)
@@ -463,7 +455,7 @@ def send_template(
     template_name: str,
     language: str,
     variables: list[Any],
-    channel: WhatsAppChannel | None = None,
+    channel: Channel | None = None,
 ) -> Message:
     """An approved template; allowed outside the window too."""
     name, lang = str(template_name or "").strip(), str(language or "").strip()

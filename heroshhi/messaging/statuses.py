@@ -20,9 +20,8 @@ from django.db import transaction
 from heroshhi.core.bulk import rows_update
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import errors, optout
-from heroshhi.messaging.models import Message, MessageTemplate
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.parsing import StatusUpdate, TemplateStatusUpdate
+from heroshhi.messaging.events import StatusUpdate, TemplateStatusUpdate
+from heroshhi.messaging.models import Channel, Message, MessageTemplate
 from heroshhi.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def _message_for(item: StatusUpdate) -> Message | None:
     """By wamid; else by the callback data we attach at send time (our message id), for a
     status that overtook the send's own response and so arrives before the wamid is stored."""
     outbound = Message.objects.select_for_update().filter(direction=Message.Direction.OUTBOUND)
-    found = outbound.filter(provider_message_id=item.wamid).first()
+    found = outbound.filter(provider_message_id=item.provider_message_id).first()
     if found is not None or not item.callback_data:
         return found
     try:
@@ -61,9 +60,9 @@ def _message_for(item: StatusUpdate) -> Message | None:
     except ValueError:
         return None
     found = outbound.filter(pk=own_id).first()
-    if found is None or found.provider_message_id not in (None, item.wamid):
+    if found is None or found.provider_message_id not in (None, item.provider_message_id):
         return None
-    found.provider_message_id = item.wamid
+    found.provider_message_id = item.provider_message_id
     return found
 
 
@@ -95,17 +94,19 @@ def _advance(message: Message, item: StatusUpdate) -> tuple[list[str], bool]:
     return changed, forward
 
 
-def _log_unknown(channel: WhatsAppChannel, item: StatusUpdate) -> None:
+def _log_unknown(channel: Channel, item: StatusUpdate) -> None:
     # Ids only: a wamid names no person.
     logger.info(
         "status for an unknown message",
-        extra={"channel_id": str(channel.pk), "wamid": item.wamid, "status": item.status},
+        extra={
+            "channel_id": str(channel.pk),
+            "wamid": item.provider_message_id,
+            "status": item.status,
+        },
     )
 
 
-def status_apply(
-    *, workspace: Workspace, channel: WhatsAppChannel, item: StatusUpdate
-) -> StatusOutcome:
+def status_apply(*, workspace: Workspace, channel: Channel, item: StatusUpdate) -> StatusOutcome:
     """Apply one status webhook item; safe to repeat and to receive out of order."""
     with transaction.atomic(), workspace_scope(workspace):
         message = _message_for(item)
@@ -126,7 +127,7 @@ def status_apply(
 
 
 def statuses_apply_many(
-    *, workspace: Workspace, updates: Sequence[tuple[WhatsAppChannel, StatusUpdate]]
+    *, workspace: Workspace, updates: Sequence[tuple[Channel, StatusUpdate]]
 ) -> dict[int, StatusOutcome]:
     """Apply a batch of status items at once: one locking read of the messages they name
     and one UPDATE for all that changed. Inside the caller's transaction and workspace scope.
@@ -144,14 +145,16 @@ def statuses_apply_many(
         for message in Message.objects.select_for_update()
         .filter(
             direction=Message.Direction.OUTBOUND,
-            provider_message_id__in={item.wamid for _channel, item in wanted.values()},
+            provider_message_id__in={
+                item.provider_message_id for _channel, item in wanted.values()
+            },
         )
         .order_by("pk")
     }
     outcomes: dict[int, StatusOutcome] = {}
     changes: dict[Message, set[str]] = {}
     for n, (channel, item) in wanted.items():
-        message = messages.get(item.wamid)
+        message = messages.get(item.provider_message_id)
         if message is None:
             if item.callback_data:
                 continue  # perhaps ours, sent a moment ago: status_apply looks it up
@@ -169,7 +172,7 @@ def statuses_apply_many(
 
 
 def template_status_apply(
-    *, workspace: Workspace, channel: WhatsAppChannel, item: TemplateStatusUpdate
+    *, workspace: Workspace, channel: Channel, item: TemplateStatusUpdate
 ) -> int:
     """A template approved, rejected, paused or disabled at Meta; the number of rows updated
     (0 when we have not synced that template yet: the next channel check brings it)."""

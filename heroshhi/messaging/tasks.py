@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import delivery
+from heroshhi.messaging.channels import transport_for, with_details
 from heroshhi.messaging.models import Message
-from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.messaging.transport import TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def send_read_receipt(message_id: str) -> bool:
     retried, and changes nothing on our side."""
     message = (
         Message.objects.unscoped()
-        .select_related("conversation__channel", "workspace")
+        .select_related("workspace", *with_details("conversation__channel"))
         .filter(pk=message_id, direction=Message.Direction.INBOUND)
         .first()
     )

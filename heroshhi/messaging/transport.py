@@ -1,20 +1,18 @@
-"""The small interface messaging needs from a provider; ``heroshhi.whatsapp.transport``
-implements it over the Graph API.
+"""What messaging needs from a channel's provider: the transport protocol.
 
-Messaging owns the rules (window, opt-out, templates) and speaks only to this interface, so
-the domain never builds provider URLs and another channel kind can join later.
+Messaging owns the rules (window, opt-out, templates) and speaks only to this protocol, so
+the domain never builds a provider's URLs or payloads and another channel kind can join
+later. A channel kind's app implements it and registers it (``messaging.channels``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from django.utils.module_loading import import_string
-
 if TYPE_CHECKING:
-    from heroshhi.whatsapp.models import WhatsAppChannel
-
-_WHATSAPP_TRANSPORT = "heroshhi.whatsapp.transport.GraphTransport"
+    from heroshhi.messaging.models import Channel
 
 
 class TransportError(Exception):
@@ -40,30 +38,59 @@ class TransportError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Whom a message goes to: their E.164 number, else the channel's user id for them."""
+
+    phone: str | None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCall:
+    """An approved template filled in: its values in body order, and the placeholders'
+    names when they are named rather than numbered."""
+
+    name: str
+    language: str
+    variables: Sequence[str]
+    parameter_names: Sequence[str] = ()
+
+
 class Transport(Protocol):
-    def send(self, channel: WhatsAppChannel, payload: dict[str, Any]) -> str:
-        """Hand one message to the provider; returns the provider's message id."""
+    """``reference`` is our message id; the provider echoes it in its status callbacks."""
+
+    def send_text(
+        self,
+        channel: Channel,
+        *,
+        to: Recipient,
+        text: str,
+        reference: str,
+        quick_replies: Sequence[str] = (),
+    ) -> str:
+        """A free-form message, with reply buttons when ``quick_replies`` are given; returns
+        the provider's message id."""
         ...
 
-    def fetch_templates(self, channel: WhatsAppChannel) -> list[dict[str, Any]]:
+    def send_template(
+        self, channel: Channel, *, to: Recipient, template: TemplateCall, reference: str
+    ) -> str:
+        """An approved template; returns the provider's message id."""
+        ...
+
+    def fetch_templates(self, channel: Channel) -> list[dict[str, Any]]:
         """Every message template of the channel's account, as the provider lists them."""
         ...
 
-    def fetch_media(self, channel: WhatsAppChannel, media_id: str) -> dict[str, Any]:
+    def fetch_media(self, channel: Channel, media_id: str) -> dict[str, Any]:
         """A media item's metadata (url, mime_type, sha256, file_size)."""
         ...
 
-    def download_media(self, channel: WhatsAppChannel, url: str, *, max_bytes: int) -> bytes:
+    def download_media(self, channel: Channel, url: str, *, max_bytes: int) -> bytes:
         """The bytes behind a media URL from ``fetch_media`` (refused above ``max_bytes``)."""
         ...
 
-    def mark_read(self, channel: WhatsAppChannel, provider_message_id: str) -> None:
+    def mark_read(self, channel: Channel, provider_message_id: str) -> None:
         """Tell the contact their message was read."""
         ...
-
-
-def transport_for(channel: WhatsAppChannel) -> Transport:
-    """The transport that serves this channel (WhatsApp Cloud API for every channel today)."""
-    transport_class = import_string(_WHATSAPP_TRANSPORT)
-    transport: Transport = transport_class()
-    return transport

@@ -75,13 +75,13 @@ def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
 def _channel_out(request: HttpRequest, channel: WhatsAppChannel) -> ChannelOut:
     return ChannelOut(
         id=channel.pk,
-        label=channel.label,
+        label=channel.channel.label,
         phone_number_id=channel.phone_number_id,
         waba_id=channel.waba_id,
-        display_phone_number=channel.display_phone_number,
-        throughput_tier=channel.throughput_tier,
+        display_phone_number=channel.channel.display_phone_number,
+        throughput_tier=channel.channel.throughput_tier,
         webhook_url=services.webhook_url(request, channel),
-        created_at=channel.created_at,
+        created_at=channel.channel.created_at,
         last_checked_at=channel.last_checked_at,
         last_check_ok=channel.last_check_ok,
         last_check_error=channel.last_check_error,

@@ -44,18 +44,21 @@ from heroshhi.core.bulk import rows_update
 from heroshhi.core.crypto import blind_index_memo
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.messaging import calls, inbound, optout, statuses
-from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
-from heroshhi.whatsapp.parsing import (
+from heroshhi.messaging.events import (
     CallEvent,
     InboundMessage,
+    StatusUpdate,
+    TemplateStatusUpdate,
+    UserPreference,
+)
+from heroshhi.messaging.models import Channel
+from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
+from heroshhi.whatsapp.parsing import (
     Item,
     ItemError,
     ParsedDelivery,
     PayloadError,
-    StatusUpdate,
-    TemplateStatusUpdate,
     Unknown,
-    UserPreference,
     load_body,
     parse_delivery,
 )
@@ -206,7 +209,7 @@ def _claimed(sql: str, params: list[object]) -> list[WebhookDelivery]:
     claimed = list(WebhookDelivery.objects.unscoped().raw(sql.format(lock=lock), [now, *params]))
     channels = (
         WhatsAppChannel.objects.unscoped()
-        .select_related("workspace")
+        .select_related("channel", "workspace")
         .in_bulk({delivery.channel_id for delivery in claimed})
     )
     for delivery in claimed:
@@ -314,14 +317,14 @@ def _read(
         parsed.append(
             (delivery, parse_delivery(data, phone_number_id=delivery.channel.phone_number_id))
         )
-    messages: list[tuple[tuple[int, int], WhatsAppChannel, InboundMessage]] = []
-    updates: list[tuple[tuple[int, int], WhatsAppChannel, StatusUpdate]] = []
+    messages: list[tuple[tuple[int, int], Channel, InboundMessage]] = []
+    updates: list[tuple[tuple[int, int], Channel, StatusUpdate]] = []
     for d, (delivery, body) in enumerate(parsed):
         for i, item in enumerate(body.items if isinstance(body, ParsedDelivery) else ()):
             if isinstance(item, InboundMessage):
-                messages.append(((d, i), delivery.channel, item))
+                messages.append(((d, i), delivery.channel.channel, item))
             elif isinstance(item, StatusUpdate):
-                updates.append(((d, i), delivery.channel, item))
+                updates.append(((d, i), delivery.channel.channel, item))
     ready: list[dict[int, str]] = [{} for _ in parsed]
     workspace = deliveries[0].workspace if deliveries else None
     if messages and workspace is not None:
@@ -360,7 +363,7 @@ def _process(
             # A savepoint per item, so a failed one leaves the delivery's transaction usable;
             # messages and statuses open their own.
             with nullcontext() if isinstance(item, _SELF_CONTAINED) else transaction.atomic():
-                summary[_apply(delivery.workspace, delivery.channel, item)] += 1
+                summary[_apply(delivery.workspace, delivery.channel.channel, item)] += 1
         except ValidationError:
             summary["item_errors"] += 1
             first_error = first_error or f"rejected:{type(item).__name__}"
@@ -394,7 +397,7 @@ _STATUS_KEYS = {
 }
 
 
-def _apply(workspace: Workspace, channel: WhatsAppChannel, item: Item) -> str:
+def _apply(workspace: Workspace, channel: Channel, item: Item) -> str:
     """Apply one item; the summary key it counts under."""
     if isinstance(item, InboundMessage):
         received = inbound.inbound_message_receive(workspace=workspace, channel=channel, item=item)

@@ -1,4 +1,4 @@
-"""WhatsApp Cloud API numbers and the raw webhook inbox.
+"""WhatsApp Cloud API numbers' own settings and the raw webhook inbox.
 
 The inbox, not the broker, is the source of truth for webhook deliveries: a POST is stored
 before it is acknowledged, and a sweeper re-queues whatever a worker did not finish.
@@ -13,26 +13,34 @@ from django.utils.translation import gettext_lazy as _
 from heroshhi.core.crypto import EncryptedTextField
 from heroshhi.core.tenancy import WorkspaceOwned
 
+# ``messaging.Channel.kind`` of WhatsApp numbers, and the key of their transport.
+KIND = "whatsapp"
+
 
 class WhatsAppChannel(WorkspaceOwned):
-    """One WhatsApp Business number of a workspace. Secrets are encrypted and never shown."""
+    """What a WhatsApp Business number needs beyond its ``messaging.Channel``: Meta's ids,
+    the encrypted secrets (never shown) and the last connection check.
+
+    Its primary key is the channel's, so the id in the webhook URL names both. The
+    workspace is kept here too: the scoped manager and the secrets' encryption need it.
+    """
 
     class Tier(models.IntegerChoices):
         STANDARD = 80, _("80 messages per second")
         HIGH = 1000, _("1,000 messages per second")
 
-    label = models.CharField(max_length=60, blank=True)
+    id = None  # type: ignore[assignment]  # the channel's id is the primary key
+    channel = models.OneToOneField(
+        "messaging.Channel", on_delete=models.CASCADE, primary_key=True, related_name="whatsapp"
+    )
     phone_number_id = models.CharField(max_length=32)
     waba_id = models.CharField(max_length=32)
-    # The business's own number (not a contact's), shown in settings and the inbox.
-    display_phone_number = models.CharField(max_length=20)
     access_token = EncryptedTextField()
     app_secret = EncryptedTextField()
     verify_token = EncryptedTextField()
-    throughput_tier = models.PositiveIntegerField(choices=Tier.choices, default=Tier.STANDARD)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # Removed channels stay for their conversations' history but take no traffic.
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    # False once the channel is removed. The channel's ``deleted_at`` says the same, but a
+    # unique constraint sees only this table's columns.
+    live = models.BooleanField(default=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     # A readable reason for the last failed check (an error code and title, no secrets).
@@ -43,13 +51,19 @@ class WhatsAppChannel(WorkspaceOwned):
             # A number belongs to one live channel anywhere: webhooks route by it.
             models.UniqueConstraint(
                 fields=["phone_number_id"],
-                condition=models.Q(deleted_at__isnull=True),
+                condition=models.Q(live=True),
                 name="whatsapp_channel_live_number",
             )
         ]
 
     def __str__(self) -> str:
         return f"whatsapp:{self.phone_number_id}"
+
+    @property
+    def tier_label(self) -> str:
+        """The channel's throughput tier as Meta names it."""
+        tier = self.channel.throughput_tier
+        return str(self.Tier(tier).label) if tier in self.Tier.values else str(tier)
 
 
 class WebhookDelivery(WorkspaceOwned):

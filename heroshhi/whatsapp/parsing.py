@@ -1,9 +1,11 @@
-"""Reads a WhatsApp Cloud API webhook body into small typed items (protocols.md §1.5, §1.13).
+"""Reads a WhatsApp Cloud API webhook body into messaging's items (protocols.md §1.5, §1.13).
 
 One POST may hold several entries, each with several changes, each with several messages,
 statuses, preferences or calls: ``parse_delivery`` walks every level and returns one item per
-thing that happened. A malformed item becomes an ``ItemError`` and the others still count; only
-a body that is not a WhatsApp webhook at all raises ``PayloadError``.
+thing that happened, as the channel-neutral types of ``heroshhi.messaging.events`` (plus
+``Unknown`` and ``ItemError``, which only the inbox reads). A malformed item becomes an
+``ItemError`` and the others still count; only a body that is not a WhatsApp webhook at all
+raises ``PayloadError``.
 
 Nothing here touches the database; the items carry the contact's data only in memory.
 """
@@ -15,6 +17,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from heroshhi.messaging.events import (
+    CallEvent,
+    Contact,
+    InboundMessage,
+    StatusUpdate,
+    TemplateStatusUpdate,
+    UserPreference,
+)
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 
@@ -67,72 +78,6 @@ class PayloadError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """Who sent it: the phone digits (``wa_id``) and/or the business-scoped user id."""
-
-    wa_id: str | None
-    user_id: str | None
-    name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    wamid: str
-    kind: str
-    original_type: str
-    timestamp: datetime
-    contact: Contact
-    # Text, caption, button or reply title: what a person would read.
-    text: str | None
-    # Media metadata, location, button payload, reply ids, reaction, context, referral.
-    payload: dict[str, Any]
-    # What the opt-out keyword matcher reads: text plus button payload and reply id/title.
-    keyword_candidates: tuple[str, ...]
-    referral: dict[str, str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    wamid: str
-    status: str  # sent, delivered, read or failed
-    timestamp: datetime
-    contact: Contact
-    callback_data: str | None
-    error_code: int | None
-    error_title: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class UserPreference:
-    contact: Contact
-    category: str
-    value: str  # stop or resume
-    timestamp: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    call_id: str
-    event: str  # connect or terminate
-    direction: str  # USER_INITIATED or BUSINESS_INITIATED
-    timestamp: datetime
-    contact: Contact
-    status: str | None  # COMPLETED / FAILED on terminate
-    duration_seconds: int | None
-    start_time: datetime | None
-    end_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateStatusUpdate:
-    template_id: str | None
-    name: str | None
-    language: str | None
-    event: str
-    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +252,7 @@ def _contacts(raw: object) -> list[Contact]:
         name = profile.get("name")
         contacts.append(
             Contact(
-                wa_id=_digits(item.get("wa_id")),
+                phone_digits=_digits(item.get("wa_id")),
                 user_id=_plain(item.get("user_id")),
                 name=name.strip()[:200] or None if isinstance(name, str) else None,
             )
@@ -337,9 +282,9 @@ def _sender(
     """The contact an item is about: by phone digits, else by BSUID, else the only contact."""
     phone, bsuid = _digits(wa_id), _plain(user_id)
     for contact in contacts:
-        if (phone and contact.wa_id == phone) or (bsuid and contact.user_id == bsuid):
+        if (phone and contact.phone_digits == phone) or (bsuid and contact.user_id == bsuid):
             return Contact(
-                wa_id=phone or contact.wa_id,
+                phone_digits=phone or contact.phone_digits,
                 user_id=bsuid or contact.user_id,
                 name=contact.name,
             )
@@ -347,7 +292,7 @@ def _sender(
         return contacts[0]
     if phone is None and bsuid is None and required:
         raise _ItemInvalid("missing_sender")
-    return Contact(wa_id=phone, user_id=bsuid)
+    return Contact(phone_digits=phone, user_id=bsuid)
 
 
 def _message(raw: Mapping[str, Any], contacts: list[Contact]) -> InboundMessage:
@@ -369,7 +314,7 @@ def _message(raw: Mapping[str, Any], contacts: list[Contact]) -> InboundMessage:
     if referral:
         payload["referral"] = referral
     return InboundMessage(
-        wamid=str(wamid),
+        provider_message_id=str(wamid),
         kind=kind,
         original_type=original_type[:40],
         timestamp=timestamp,
@@ -442,7 +387,7 @@ def _status(raw: Mapping[str, Any], contacts: list[Contact]) -> StatusUpdate | U
         )
         title = _text(errors[0], "title")
     return StatusUpdate(
-        wamid=str(wamid),
+        provider_message_id=str(wamid),
         status=status,
         timestamp=timestamp,
         contact=_sender(
@@ -471,10 +416,10 @@ def _call(raw: Mapping[str, Any], contacts: list[Contact]) -> CallEvent:
     event = _text(raw, "event", required=True)
     if event not in ("connect", "terminate"):
         raise _ItemInvalid("invalid_event")
-    direction = _text(raw, "direction") or "USER_INITIATED"
+    contact_initiated = (_text(raw, "direction") or "USER_INITIATED") == "USER_INITIATED"
     # The contact is the caller on a user-initiated call and the callee otherwise.
-    who = raw.get("from") if direction == "USER_INITIATED" else raw.get("to")
-    who_user = raw.get("from_user_id") if direction == "USER_INITIATED" else raw.get("to_user_id")
+    who = raw.get("from") if contact_initiated else raw.get("to")
+    who_user = raw.get("from_user_id") if contact_initiated else raw.get("to_user_id")
     duration = raw.get("duration")
     try:
         duration_seconds = None if duration is None else max(0, int(duration))
@@ -483,7 +428,7 @@ def _call(raw: Mapping[str, Any], contacts: list[Contact]) -> CallEvent:
     return CallEvent(
         call_id=str(call_id),
         event=str(event),
-        direction=direction,
+        contact_initiated=contact_initiated,
         timestamp=_timestamp(raw),
         contact=_sender(who, who_user, contacts),
         status=_text(raw, "status"),

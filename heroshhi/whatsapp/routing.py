@@ -2,8 +2,10 @@
 
 Every acknowledgement needs the channel (its app secret checks the signature), and the
 lookup was one of the two statements an ack runs, so each process remembers a channel for a
-few seconds. Removing a channel forgets it at once in the process that removed it; other
-processes stop taking its traffic within ``REMEMBER_SECONDS``.
+few seconds. The memory lives here, beside the webhook, because what it holds (the secrets)
+is WhatsApp's; the services that change a WhatsApp channel forget it here once they commit,
+at once in their own process, and other processes stop using the old copy within
+``REMEMBER_SECONDS``.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ _remembered: dict[uuid.UUID, tuple[float, WhatsAppChannel]] = {}
 
 
 def webhook_channel(channel_id: uuid.UUID) -> WhatsAppChannel | None:
-    """The live channel a webhook URL names. The one unscoped lookup of webhook routing:
-    the request carries no workspace, the channel id decides it."""
+    """The live channel a webhook URL names, with its ``messaging.Channel`` and workspace.
+    The one unscoped lookup of webhook routing: the request carries no workspace, the
+    channel id decides it."""
     now = time.monotonic()
     remembered = _remembered.get(channel_id)
     if remembered is not None and remembered[0] > now:
         return remembered[1]
     channel = (
         WhatsAppChannel.objects.unscoped()
-        .filter(pk=channel_id, deleted_at__isnull=True)
-        .select_related("workspace")
+        .filter(pk=channel_id, channel__deleted_at__isnull=True)
+        .select_related("channel", "workspace")
         .first()
     )
     if channel is None:

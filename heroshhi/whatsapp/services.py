@@ -1,5 +1,10 @@
 """Every write to WhatsApp channels: connect, remove, check (= sync templates).
 
+A WhatsApp channel is a ``messaging.Channel`` (kind "whatsapp": label, number, tier, removal)
+and its ``WhatsAppChannel`` row (Meta's ids, the secrets, the last check), written together.
+Each write that changes a channel drops the webhook acknowledgement's remembered copy of
+it (``routing.channel_forget``) once it commits.
+
 Channel secrets (access token, app secret, verify token) are encrypted at rest and never
 leave this layer: nothing here returns, logs or audits them. Audit metadata holds the
 channel's id and settings, not its number (digits look like a phone to the audit check).
@@ -24,13 +29,14 @@ from heroshhi.audit.actions import AuditAction, Outcome
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.messaging.channels import transport_for
 from heroshhi.messaging.errors import describe
-from heroshhi.messaging.models import MessageTemplate
+from heroshhi.messaging.models import Channel, MessageTemplate
 from heroshhi.messaging.optout import ContactKeys
-from heroshhi.messaging.sending import template_placeholders
-from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.messaging.templates import template_placeholders
+from heroshhi.messaging.transport import TransportError
 from heroshhi.whatsapp import routing
-from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
+from heroshhi.whatsapp.models import KIND, WebhookDelivery, WhatsAppChannel
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -139,13 +145,20 @@ def channel_create(
     )
     # Across every workspace on purpose: the unique constraint is global too.
     taken = WhatsAppChannel.objects.unscoped().filter(
-        phone_number_id=fields["phone_number_id"], deleted_at__isnull=True
+        phone_number_id=fields["phone_number_id"], live=True
     )
     if taken.exists():
         raise _number_taken_error()
     try:
         with transaction.atomic(), workspace_scope(workspace):
-            channel = WhatsAppChannel.objects.create(workspace=workspace, **fields)
+            channel = Channel.objects.create(
+                workspace=workspace,
+                kind=KIND,
+                label=fields.pop("label"),
+                display_phone_number=fields.pop("display_phone_number"),
+                throughput_tier=fields.pop("throughput_tier"),
+            )
+            details = WhatsAppChannel.objects.create(workspace=workspace, channel=channel, **fields)
             audit_record(
                 workspace=workspace,
                 actor=actor,
@@ -159,7 +172,7 @@ def channel_create(
     except IntegrityError:
         # Another request connected the same number between our check and the insert.
         raise _number_taken_error() from None
-    return channel
+    return details
 
 
 @transaction.atomic
@@ -168,11 +181,15 @@ def channel_delete(*, workspace: Workspace, actor: Actor, channel: WhatsAppChann
     its number can be connected again."""
     require_capability(_role(actor), Capability.CHANNELS_MANAGE)
     with workspace_scope(workspace):
-        channel = WhatsAppChannel.objects.select_for_update().get(pk=channel.pk)
-        if channel.deleted_at is not None:
+        channel = (
+            WhatsAppChannel.objects.select_for_update().select_related("channel").get(pk=channel.pk)
+        )
+        if channel.channel.deleted_at is not None:
             return
-        channel.deleted_at = timezone.now()
-        channel.save(update_fields=["deleted_at"])
+        channel.channel.deleted_at = timezone.now()
+        channel.channel.save(update_fields=["deleted_at"])
+        channel.live = False
+        channel.save(update_fields=["live"])
         transaction.on_commit(lambda: routing.channel_forget(channel.pk))
         audit_record(
             workspace=workspace,
@@ -210,9 +227,7 @@ def _template_fields(item: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _sync_templates(
-    *, workspace: Workspace, channel: WhatsAppChannel, items: list[dict[str, Any]]
-) -> int:
+def _sync_templates(*, workspace: Workspace, channel: Channel, items: list[dict[str, Any]]) -> int:
     now = timezone.now()
     seen: set[tuple[str, str]] = set()
     for item in items:
@@ -246,18 +261,25 @@ def channel_check(*, workspace: Workspace, actor: Actor, channel: WhatsAppChanne
     error = ""
     items: list[dict[str, Any]] = []
     try:
-        items = transport_for(channel).fetch_templates(channel)
+        items = transport_for(channel.channel).fetch_templates(channel.channel)
     except TransportError as exc:
         info = describe(exc.code)
         error = f"{exc.code}: {info.reason}" if exc.code is not None else f"{exc.title}"
         error = error[:200]
     with transaction.atomic(), workspace_scope(workspace):
-        channel = WhatsAppChannel.objects.select_for_update().get(pk=channel.pk)
-        count = 0 if error else _sync_templates(workspace=workspace, channel=channel, items=items)
+        channel = (
+            WhatsAppChannel.objects.select_for_update().select_related("channel").get(pk=channel.pk)
+        )
+        count = (
+            0
+            if error
+            else _sync_templates(workspace=workspace, channel=channel.channel, items=items)
+        )
         channel.last_checked_at = timezone.now()
         channel.last_check_ok = not error
         channel.last_check_error = error
         channel.save(update_fields=["last_checked_at", "last_check_ok", "last_check_error"])
+        transaction.on_commit(lambda: routing.channel_forget(channel.pk))
         audit_record(
             workspace=workspace,
             actor=actor,
@@ -270,7 +292,7 @@ def channel_check(*, workspace: Workspace, actor: Actor, channel: WhatsAppChanne
     return ChannelCheck(ok=not error, templates=count, error=error)
 
 
-def webhook_url(request_or_base: HttpRequest | str, channel: WhatsAppChannel) -> str:
+def webhook_url(request_or_base: HttpRequest | str, channel: WhatsAppChannel | Channel) -> str:
     """The absolute callback URL to paste into Meta's App Dashboard for this channel."""
     path = reverse("whatsapp_webhooks:receive", kwargs={"channel_id": channel.pk})
     if isinstance(request_or_base, str):

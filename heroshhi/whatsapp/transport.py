@@ -1,4 +1,4 @@
-"""The WhatsApp Cloud API (Meta Graph API) behind messaging's transport interface.
+"""The WhatsApp Cloud API (Meta Graph API) behind messaging's transport protocol.
 
 Every call goes through the egress client (allow-listed hosts, TLS 1.3, timeouts) to
 ``settings.WHATSAPP_GRAPH_BASE_URL`` + the API version: Meta in production, the bundled
@@ -11,6 +11,7 @@ URLs with ids, request bodies or response bodies.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from django.conf import settings
 
 from heroshhi.core.egress import EgressDenied, egress_client
 from heroshhi.messaging.errors import describe
-from heroshhi.messaging.transport import TransportError
+from heroshhi.messaging.models import Channel
+from heroshhi.messaging.transport import Recipient, TemplateCall, TransportError
 from heroshhi.whatsapp.models import WhatsAppChannel
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,65 @@ def _error_from(response: httpx.Response, *, operation: str) -> TransportError:
     )
 
 
+def _recipient(to: Recipient) -> dict[str, str]:
+    if to.phone:
+        return {"recipient_type": "individual", "to": to.phone.lstrip("+")}
+    if to.user_id:
+        return {"recipient_type": "individual", "recipient": to.user_id}
+    raise TransportError(code=None, title="no recipient", transient=False)
+
+
+def text_payload(
+    *, to: Recipient, text: str, reference: str, quick_replies: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The Cloud API body of a text, or of a text with reply buttons (protocols.md §1.6)."""
+    payload: dict[str, Any] = {**_recipient(to), "biz_opaque_callback_data": reference}
+    if quick_replies:
+        buttons = [
+            {"type": "reply", "reply": {"id": f"qr{index + 1}", "title": title}}
+            for index, title in enumerate(quick_replies)
+        ]
+        return {
+            **payload,
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": text},
+                "action": {"buttons": buttons},
+            },
+        }
+    return {**payload, "type": "text", "text": {"body": text, "preview_url": False}}
+
+
+def template_payload(*, to: Recipient, template: TemplateCall, reference: str) -> dict[str, Any]:
+    """The Cloud API body of an approved template with its body values (protocols.md §1.6)."""
+    parameters = []
+    for index, value in enumerate(template.variables):
+        parameter = {"type": "text", "text": value}
+        if index < len(template.parameter_names):
+            parameter["parameter_name"] = template.parameter_names[index]
+        parameters.append(parameter)
+    body: dict[str, Any] = {
+        "name": template.name,
+        "language": {"code": template.language, "policy": "deterministic"},
+    }
+    if parameters:
+        body["components"] = [{"type": "body", "parameters": parameters}]
+    return {
+        **_recipient(to),
+        "biz_opaque_callback_data": reference,
+        "type": "template",
+        "template": body,
+    }
+
+
+def _details(channel: Channel) -> WhatsAppChannel:
+    """The channel's WhatsApp row: loaded with it where messaging selects ``with_details``,
+    else read here."""
+    details: WhatsAppChannel = channel.whatsapp
+    return details
+
+
 class GraphTransport:
     """Implements ``heroshhi.messaging.transport.Transport`` for WhatsApp channels."""
 
@@ -113,7 +174,26 @@ class GraphTransport:
             raise TransportError(code=None, title="unreadable response", transient=True)
         return body
 
+    def send_text(
+        self,
+        channel: Channel,
+        *,
+        to: Recipient,
+        text: str,
+        reference: str,
+        quick_replies: Sequence[str] = (),
+    ) -> str:
+        payload = text_payload(to=to, text=text, reference=reference, quick_replies=quick_replies)
+        return self.send(_details(channel), payload)
+
+    def send_template(
+        self, channel: Channel, *, to: Recipient, template: TemplateCall, reference: str
+    ) -> str:
+        payload = template_payload(to=to, template=template, reference=reference)
+        return self.send(_details(channel), payload)
+
     def send(self, channel: WhatsAppChannel, payload: dict[str, Any]) -> str:
+        """Hand one Cloud API message body to Meta; the wamid it accepted it under."""
         body = self._request(
             channel,
             "POST",
@@ -129,7 +209,8 @@ class GraphTransport:
         # Accepted but without an id: do not retry blindly, it may already be on its way.
         raise TransportError(code=None, title="accepted without a message id", transient=False)
 
-    def fetch_templates(self, channel: WhatsAppChannel) -> list[dict[str, Any]]:
+    def fetch_templates(self, channel: Channel) -> list[dict[str, Any]]:
+        details = _details(channel)
         templates: list[dict[str, Any]] = []
         after: str | None = None
         for _page in range(TEMPLATE_PAGES_MAX):
@@ -137,9 +218,9 @@ class GraphTransport:
             if after:
                 params["after"] = after
             body = self._request(
-                channel,
+                details,
                 "GET",
-                f"{channel.waba_id}/message_templates",
+                f"{details.waba_id}/message_templates",
                 operation="templates",
                 params=params,
             )
@@ -157,15 +238,15 @@ class GraphTransport:
             after = next_after
         return templates
 
-    def fetch_media(self, channel: WhatsAppChannel, media_id: str) -> dict[str, Any]:
+    def fetch_media(self, channel: Channel, media_id: str) -> dict[str, Any]:
         if not media_id.isdigit():
             raise TransportError(code=None, title="invalid media id", transient=False)
-        return self._request(channel, "GET", media_id, operation="media")
+        return self._request(_details(channel), "GET", media_id, operation="media")
 
-    def download_media(self, channel: WhatsAppChannel, url: str, *, max_bytes: int) -> bytes:
+    def download_media(self, channel: Channel, url: str, *, max_bytes: int) -> bytes:
         # The URL came from Meta; the egress client still checks its host against the
         # allow-list, so a forged URL cannot make us fetch anything else.
-        headers = {"Authorization": f"Bearer {channel.access_token}"}
+        headers = {"Authorization": f"Bearer {_details(channel).access_token}"}
         try:
             with (
                 egress_client(purpose="whatsapp.media_download") as client,
@@ -191,11 +272,12 @@ class GraphTransport:
             logger.warning("whatsapp media unreachable error=%s", type(exc).__name__)
             raise TransportError(code=None, title="network error", transient=True) from None
 
-    def mark_read(self, channel: WhatsAppChannel, provider_message_id: str) -> None:
+    def mark_read(self, channel: Channel, provider_message_id: str) -> None:
+        details = _details(channel)
         self._request(
-            channel,
+            details,
             "POST",
-            f"{channel.phone_number_id}/messages",
+            f"{details.phone_number_id}/messages",
             operation="read",
             json={
                 "messaging_product": "whatsapp",

@@ -26,7 +26,7 @@ from heroshhi.messaging.models import MessagingSettings
 from heroshhi.whatsapp import services
 from heroshhi.whatsapp.forms import ChannelCreateForm, ChannelDeleteForm, OptOutKeywordsForm
 from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.selectors import access_channel, templates_list
+from heroshhi.whatsapp.selectors import access_channel, live, templates_list
 from heroshhi.whatsapp.services import DELETED
 from heroshhi.workspaces.access import require_actor_capability
 from heroshhi.workspaces.middleware import WorkspaceRequest
@@ -36,9 +36,11 @@ from heroshhi.workspaces.permissions import Capability
 def _channels(request: WorkspaceRequest) -> list[WhatsAppChannel]:
     with workspace_scope(request.workspace):
         return list(
-            WhatsAppChannel.objects.filter(deleted_at__isnull=True)
-            .annotate(template_count=Count("templates", filter=~Q(templates__status=DELETED)))
-            .order_by("created_at", "id")
+            live().annotate(
+                template_count=Count(
+                    "channel__templates", filter=~Q(channel__templates__status=DELETED)
+                )
+            )
         )
 
 

@@ -77,7 +77,7 @@ def test_an_agent_chats_until_the_contact_opts_out(
     wa_simulator.add_number(
         phone_number_id=channel.phone_number_id,
         waba_id=channel.waba_id,
-        display_phone_number=channel.display_phone_number,
+        display_phone_number=channel.channel.display_phone_number,
         webhook_url=f"{live_server.url}/webhooks/whatsapp/{channel.pk}/",
         verified_name="Asha Shop",
         **secrets_for,
@@ -192,7 +192,7 @@ def test_an_agent_chats_until_the_contact_opts_out(
     wa_simulator.add_number(
         phone_number_id=channel.phone_number_id,
         waba_id=channel.waba_id,
-        display_phone_number=channel.display_phone_number,
+        display_phone_number=channel.channel.display_phone_number,
         webhook_url="",
         **secrets_for,
     )

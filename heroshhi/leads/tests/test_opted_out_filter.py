@@ -46,7 +46,7 @@ def test_only_leads_whose_newest_record_is_opted_out_match(world, alice, three):
 def test_a_contact_known_only_by_whatsapp_user_id_is_found_too(world, alice, make_lead, three):
     from heroshhi.messaging import optout
     from heroshhi.messaging.models import Conversation
-    from heroshhi.whatsapp.tests.webhook_support import make_channel
+    from heroshhi.messaging.tests.conftest import make_channel
 
     hidden = make_lead(name="Hidden Number", email="hidden@example.in")
     channel = make_channel(world.a)

@@ -1,103 +1,103 @@
-"""Messaging fixtures on top of the three-tenant world and the WhatsApp simulator.
+"""Messaging fixtures on top of the three-tenant world, with no provider behind them.
 
-- ``wa_channel``: a live channel in workspace A (Alice), registered in the simulator with the
-  same ids and token, templates synced from the simulator's default set.
-- ``make_wa_channel``: the same, with overrides (another workspace, a webhook URL, a
-  throughput limit, a wrong token, no template sync).
-- ``wa_lead``: a lead in A with a phone number, owned by Alice's membership.
-- ``open_window(channel, lead)``: the contact writes first, so the 24-hour window is open on
-  both sides (the simulator's and ours). It only sets our conversation's ``last_inbound_at``;
-  the webhook path is tested by the webhooks tests.
+- ``make_channel(workspace)``: a channel row of the test kind (nothing is registered to send
+  through it), for conversations and ledger records to name.
+- ``recording_transport``: registers a transport for the test kind that records what it is
+  asked to send, and yields it.
+- ``wa_lead`` / ``make_wa_lead``: a lead in A with a phone number, owned by Alice's
+  membership.
+- ``alice``, ``bob``, ``charlie``: the world's actors.
 
-Other test packages can import these: ``from heroshhi.messaging.tests.conftest import
-wa_channel, wa_lead, open_window  # noqa: F401``.
+Tests that need a real WhatsApp number (the simulator, webhooks) live with the WhatsApp
+app's tests, whose conftest adds ``wa_channel`` and friends. Other test
+packages can import these: ``from heroshhi.messaging.tests.conftest import make_channel``.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from conftest import World
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
 from heroshhi.leads.services import lead_create
-from heroshhi.messaging.models import Conversation
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.services import channel_check, channel_create
+from heroshhi.messaging import channels
+from heroshhi.messaging.models import Channel
+from heroshhi.messaging.transport import Recipient, TemplateCall
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 
 WA_PHONE = "+919876543210"
 WA_NAME = "Priya Sharma"
+TEST_KIND = "test"
+_numbers = itertools.count(1)
 
 
-def wa_digits(phone: str) -> str:
-    """A phone as the simulator and Graph write it: digits only."""
-    return phone.lstrip("+")
+def make_channel(
+    workspace: Workspace, *, display_phone_number: str | None = None, label: str = ""
+) -> Channel:
+    """A live channel of the test kind in ``workspace``."""
+    with workspace_scope(workspace):
+        return Channel.objects.create(
+            workspace=workspace,
+            kind=TEST_KIND,
+            label=label,
+            display_phone_number=display_phone_number or f"+91 80000 {next(_numbers):05d}",
+        )
 
 
-def _graph_id() -> str:
-    return str(secrets.randbelow(9 * 10**14) + 10**14)
+@dataclass
+class RecordingTransport:
+    """Answers every send with a made-up provider id and keeps what it was asked."""
 
+    sent: list[dict[str, Any]] = field(default_factory=list)
 
-@pytest.fixture
-def make_wa_channel(world: World, wa_simulator: Any) -> Callable[..., WhatsAppChannel]:
-    """Connect a channel in the app and register the same number in the simulator."""
-
-    def make(
+    def send_text(
+        self,
+        channel: Channel,
         *,
-        workspace: Workspace | None = None,
-        webhook_url: str = "",
-        throughput_per_second: int | None = None,
-        token: str | None = None,
-        sync_templates: bool = True,
-        **fields: Any,
-    ) -> WhatsAppChannel:
-        workspace = workspace or world.a
-        owner = Actor.user(
-            world.alice.pk if workspace == world.a else world.charlie.pk, role=Role.OWNER
+        to: Recipient,
+        text: str,
+        reference: str,
+        quick_replies: Sequence[str] = (),
+    ) -> str:
+        self.sent.append(
+            {"channel": channel.pk, "to": to, "text": text, "quick_replies": list(quick_replies)}
         )
-        access_token = "EAAG" + secrets.token_urlsafe(24)
-        values: dict[str, Any] = {
-            "phone_number_id": _graph_id(),
-            "waba_id": _graph_id(),
-            "display_phone_number": "+91 80000 12345",
-            "access_token": token or access_token,
-            "app_secret": secrets.token_hex(16),
-            "verify_token": secrets.token_urlsafe(12),
-            **fields,
-        }
-        extra: dict[str, Any] = {"verify_token": values["verify_token"]}
-        if throughput_per_second is not None:
-            extra["throughput_per_second"] = throughput_per_second
-        wa_simulator.add_number(
-            phone_number_id=values["phone_number_id"],
-            waba_id=values["waba_id"],
-            display_phone_number=values["display_phone_number"],
-            # The simulator always knows the real token; ``token`` makes ours wrong.
-            access_token=access_token,
-            app_secret=values["app_secret"],
-            webhook_url=webhook_url,
-            **extra,
-        )
-        channel = channel_create(workspace=workspace, actor=owner, **values)
-        if sync_templates:
-            result = channel_check(workspace=workspace, actor=owner, channel=channel)
-            assert result.ok, result.error
-        return channel
+        return f"test.{reference}"
 
-    return make
+    def send_template(
+        self, channel: Channel, *, to: Recipient, template: TemplateCall, reference: str
+    ) -> str:
+        self.sent.append({"channel": channel.pk, "to": to, "template": template})
+        return f"test.{reference}"
+
+    def fetch_templates(self, channel: Channel) -> list[dict[str, Any]]:
+        return []
+
+    def fetch_media(self, channel: Channel, media_id: str) -> dict[str, Any]:
+        return {}
+
+    def download_media(self, channel: Channel, url: str, *, max_bytes: int) -> bytes:
+        return b""
+
+    def mark_read(self, channel: Channel, provider_message_id: str) -> None:
+        self.sent.append({"channel": channel.pk, "read": provider_message_id})
 
 
 @pytest.fixture
-def wa_channel(make_wa_channel: Callable[..., WhatsAppChannel]) -> WhatsAppChannel:
-    return make_wa_channel()
+def recording_transport(monkeypatch: pytest.MonkeyPatch) -> RecordingTransport:
+    """The test kind's transport for this test; the registry is as before afterwards."""
+    transport = RecordingTransport()
+    monkeypatch.setattr(channels, "_kinds", dict(channels._kinds))
+    channels.register_transport(TEST_KIND, lambda: transport)
+    return transport
 
 
 @pytest.fixture
@@ -124,22 +124,6 @@ def make_wa_lead(world: World) -> Callable[..., Lead]:
 @pytest.fixture
 def wa_lead(make_wa_lead: Callable[..., Lead]) -> Lead:
     return make_wa_lead()
-
-
-def open_window(
-    simulator: Any, channel: WhatsAppChannel, lead: Lead, *, text: str = "Hi, is this available?"
-) -> Conversation:
-    """The contact writes to the channel: the simulator opens its 24-hour window, and our
-    conversation records the inbound time (what the webhook processing would do)."""
-    assert lead.phone
-    simulator.say(from_=wa_digits(lead.phone), text=text, phone_number_id=channel.phone_number_id)
-    with workspace_scope(lead.workspace_id):
-        conversation, _created = Conversation.objects.get_or_create(
-            workspace_id=lead.workspace_id, lead=lead, channel=channel
-        )
-        conversation.last_inbound_at = timezone.now()
-        conversation.save(update_fields=["last_inbound_at"])
-    return conversation
 
 
 @pytest.fixture

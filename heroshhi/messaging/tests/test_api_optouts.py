@@ -25,9 +25,8 @@ from heroshhi.leads.selectors import Viewer
 from heroshhi.leads.services import lead_create, lead_delete_now
 from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.messaging import optout, selectors_optout
-from heroshhi.messaging.models import Conversation, OptOutRecord
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.services import channel_create
+from heroshhi.messaging.models import Channel, Conversation, OptOutRecord
+from heroshhi.messaging.tests.conftest import make_channel
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 
@@ -45,7 +44,7 @@ URL = "/api/v1/opt-outs"
 class Ledger:
     """Workspace A's ledger, oldest record first, and what each record is about."""
 
-    channel: WhatsAppChannel
+    channel: Channel
     meera: Lead  # Alice's: keyword STOP, opted back in by staff, opted out again by API
     arjun: Lead  # Bob's: Bob marked him opted out
     wa_only: Lead  # known to WhatsApp by user id only; turned off promotions
@@ -78,22 +77,9 @@ def _lead(
     ).lead
 
 
-def make_channel(workspace: Workspace, actor: Actor, *, phone_number_id: str) -> WhatsAppChannel:
-    return channel_create(
-        workspace=workspace,
-        actor=actor,
-        phone_number_id=phone_number_id,
-        waba_id="200000000000001",
-        display_phone_number="+91 80000 12345",
-        access_token="EAAG-test-token-not-real",
-        app_secret="0" * 32,
-        verify_token="verify-me",
-    )
-
-
 def build_ledger(world: World, client: Any) -> Ledger:
     owner = _owner(world)
-    channel = make_channel(world.a, owner, phone_number_id="100000000000001")
+    channel = make_channel(world.a, display_phone_number="+91 80000 12345")
     meera = _lead(world, name="Meera Iyer", phone=MEERA_PHONE)
     arjun = _lead(world, name="Arjun Rao", phone=ARJUN_PHONE, owner=_member(world.a, world.bob))
     wa_only = _lead(world, name="Kavya Nair", phone=None, email="kavya@example.in")
@@ -245,7 +231,7 @@ def test_status_and_method_filters_narrow_the_list(
 def test_the_channel_filter_keeps_the_records_that_came_through_that_number(
     world: World, client: Any, ledger: Ledger
 ) -> None:
-    other = make_channel(world.a, _owner(world), phone_number_id="100000000000002")
+    other = make_channel(world.a)
     expected = [str(ledger.records[i].pk) for i in (3, 0)]
     assert _ids(_get(client, ledger.alice_key, channel=str(ledger.channel.pk))) == expected
     assert _ids(_get(client, ledger.alice_key, channel=str(other.pk))) == []

@@ -19,9 +19,9 @@ from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import CustomField, Lead
 from heroshhi.leads.services import lead_create, note_add, task_create
 from heroshhi.messaging import optout
-from heroshhi.messaging.models import Call, Conversation, Message
+from heroshhi.messaging.models import Call, Channel, Conversation, Message
 from heroshhi.privacy.consent import consent_grant
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.whatsapp.tests.webhook_support import channel_rows
 from heroshhi.workspaces.permissions import Role
 
 # The platform console's staff fixtures (a staff user with a confirmed authenticator).
@@ -80,7 +80,7 @@ def issue_key(workspace: object, role: Role = Role.OWNER) -> dict[str, str]:
 @dataclass
 class Person:
     lead: Lead
-    channel: WhatsAppChannel
+    channel: Channel
     conversation: Conversation
     messages: list[Message]
     call: Call
@@ -118,17 +118,11 @@ def seed_person(world: World, actor: Actor, *, phone: str = PHONE, email: str = 
     )
     now = timezone.now()
     with workspace_scope(workspace):
-        channel = WhatsAppChannel.objects.filter(phone_number_id="100000000000009").first()
+        channel = Channel.objects.filter(whatsapp__phone_number_id="100000000000009").first()
         if channel is None:
-            channel = WhatsAppChannel.objects.create(
-                workspace=workspace,
-                phone_number_id="100000000000009",
-                waba_id="200000000000009",
-                display_phone_number="+91 90000 00009",
-                access_token="token",
-                app_secret="secret",
-                verify_token="verify",
-            )
+            channel = channel_rows(
+                workspace, phone_number_id="100000000000009", display_phone_number="+91 90000 00009"
+            ).channel
         conversation = Conversation.objects.create(
             workspace=workspace,
             lead=lead,

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from conftest import PASSWORD
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.messaging.tests.conftest import make_wa_channel, wa_channel  # noqa: F401
+from heroshhi.messaging.models import Channel
 from heroshhi.whatsapp.models import WhatsAppChannel
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def _form(**overrides: str) -> dict[str, str]:
     }
 
 
-def test_sales_are_refused_every_channel_page(client, world, wa_channel):  # noqa: F811
+def test_sales_are_refused_every_channel_page(client, world, wa_channel):
     _login(client, world.bob)
     assert client.get(_url("list", world)).status_code == 403
     assert client.post(_url("add", world), _form()).status_code == 403
@@ -50,7 +50,7 @@ def test_sales_are_refused_every_channel_page(client, world, wa_channel):  # noq
         == 403
     )
     with workspace_scope(world.a):
-        assert WhatsAppChannel.objects.filter(deleted_at__isnull=True).count() == 1
+        assert Channel.objects.filter(deleted_at__isnull=True).count() == 1
 
 
 def test_adding_a_number_shows_errors_inline_and_never_echoes_secrets(client, world):
@@ -89,14 +89,14 @@ def test_a_new_number_shows_its_webhook_url_but_no_secret(client, world):
         assert data[secret] not in listing
 
 
-def test_the_same_number_cannot_be_added_twice(client, world, wa_channel):  # noqa: F811
+def test_the_same_number_cannot_be_added_twice(client, world, wa_channel):
     _login(client, world.alice)
     response = client.post(_url("add", world), _form(phone_number_id=wa_channel.phone_number_id))
     assert response.status_code == 400
     assert "already connected" in response.content.decode()
 
 
-def test_check_connection_lists_the_templates(client, world, make_wa_channel):  # noqa: F811
+def test_check_connection_lists_the_templates(client, world, make_wa_channel):
     channel = make_wa_channel(sync_templates=False)
     _login(client, world.alice)
     response = client.post(_url("check", world, channel_id=channel.pk))
@@ -111,7 +111,7 @@ def test_check_connection_lists_the_templates(client, world, make_wa_channel):  
     assert "Connected" in listing
 
 
-def test_a_failed_check_says_why(client, world, make_wa_channel):  # noqa: F811
+def test_a_failed_check_says_why(client, world, make_wa_channel):
     channel = make_wa_channel(sync_templates=False, token="EAAG-wrong-token")
     _login(client, world.alice)
     page = client.post(_url("check", world, channel_id=channel.pk), follow=True).content.decode()
@@ -119,7 +119,7 @@ def test_a_failed_check_says_why(client, world, make_wa_channel):  # noqa: F811
     assert "Failed" in page
 
 
-def test_removing_needs_the_confirmation(client, world, wa_channel):  # noqa: F811
+def test_removing_needs_the_confirmation(client, world, wa_channel):
     _login(client, world.alice)
     url = _url("remove", world, channel_id=wa_channel.pk)
     refused = client.post(url)
@@ -129,11 +129,11 @@ def test_removing_needs_the_confirmation(client, world, wa_channel):  # noqa: F8
     assert response.status_code == 302
     assert response["Location"] == _url("list", world)
     with workspace_scope(world.a):
-        assert WhatsAppChannel.objects.get(pk=wa_channel.pk).deleted_at is not None
+        assert Channel.objects.get(pk=wa_channel.pk).deleted_at is not None
     assert client.get(_url("detail", world, channel_id=wa_channel.pk)).status_code == 404
 
 
-def test_charlie_gets_404_for_alices_number(client, world, wa_channel):  # noqa: F811
+def test_charlie_gets_404_for_alices_number(client, world, wa_channel):
     _login(client, world.charlie)
     own = reverse("whatsapp:detail", kwargs={"slug": world.b.slug, "channel_id": wa_channel.pk})
     assert client.get(own).status_code == 404

@@ -9,8 +9,7 @@ import pytest
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.tests.conftest import issue_key
-from heroshhi.messaging.models import MessageTemplate
-from heroshhi.messaging.tests.conftest import make_wa_channel, wa_channel  # noqa: F401
+from heroshhi.messaging.models import Channel, MessageTemplate
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.whatsapp.services import webhook_url
 from heroshhi.workspaces.permissions import Role
@@ -120,7 +119,7 @@ def test_hostile_bodies_get_a_typed_4xx(client, alice_key, body):
     assert response.json()["error"]["code"]
 
 
-def test_sales_keys_are_refused_with_a_typed_403(client, world, wa_channel):  # noqa: F811
+def test_sales_keys_are_refused_with_a_typed_403(client, world, wa_channel):
     sales = issue_key(world.a, Role.SALES)
     for response in (
         client.get(URL, **sales),
@@ -140,7 +139,7 @@ def test_check_syncs_the_templates_from_whatsapp(
     world,
     alice_key,
     wa_simulator,
-    make_wa_channel,  # noqa: F811
+    make_wa_channel,
 ):
     channel = make_wa_channel(sync_templates=False)
     response = _post(client, alice_key, f"{URL}/{channel.pk}/check")
@@ -168,19 +167,19 @@ def test_a_template_removed_at_whatsapp_is_marked_deleted_on_the_next_check(
     world,
     alice_key,
     wa_simulator,
-    wa_channel,  # noqa: F811
+    wa_channel,
 ):
     keep = [t for t in wa_simulator.templates(wa_channel.waba_id) if t["name"] != "welcome_offer"]
     wa_simulator.set_templates(wa_channel.waba_id, keep)
     assert _post(client, alice_key, f"{URL}/{wa_channel.pk}/check").json()["ok"] is True
     with workspace_scope(world.a):
-        gone = MessageTemplate.objects.get(channel=wa_channel, name="welcome_offer")
-        kept = MessageTemplate.objects.get(channel=wa_channel, name="lead_followup")
+        gone = MessageTemplate.objects.get(channel=wa_channel.channel, name="welcome_offer")
+        kept = MessageTemplate.objects.get(channel=wa_channel.channel, name="lead_followup")
     assert gone.status == "DELETED"
     assert kept.status == "APPROVED"
 
 
-def test_templates_are_read_across_pages(world, alice_key, client, wa_simulator, wa_channel):  # noqa: F811
+def test_templates_are_read_across_pages(world, alice_key, client, wa_simulator, wa_channel):
     many = [
         {
             "name": f"promo_{n:03d}",
@@ -196,9 +195,9 @@ def test_templates_are_read_across_pages(world, alice_key, client, wa_simulator,
     assert body["templates"] == 130
     with workspace_scope(world.a):
         counts = set(
-            MessageTemplate.objects.filter(channel=wa_channel, status="APPROVED").values_list(
-                "parameter_count", flat=True
-            )
+            MessageTemplate.objects.filter(
+                channel=wa_channel.channel, status="APPROVED"
+            ).values_list("parameter_count", flat=True)
         )
     assert counts == {3}
 
@@ -207,7 +206,7 @@ def test_a_failed_check_says_why_without_secrets(
     client,
     world,
     alice_key,
-    make_wa_channel,  # noqa: F811
+    make_wa_channel,
 ):
     channel = make_wa_channel(token="EAAG-wrong-token", sync_templates=False)
     body = _post(client, alice_key, f"{URL}/{channel.pk}/check").json()
@@ -227,22 +226,23 @@ def test_removing_a_channel_hides_it_and_frees_its_number(client, world, alice_k
     assert client.delete(f"{URL}/{channel_id}", **alice_key).status_code == 404
     assert _post(client, alice_key, f"{URL}/{channel_id}/check").status_code == 404
     with workspace_scope(world.a):
-        assert WhatsAppChannel.objects.get(pk=channel_id).deleted_at is not None
+        assert Channel.objects.get(pk=channel_id).deleted_at is not None
+        assert WhatsAppChannel.objects.get(pk=channel_id).live is False
     assert _post(client, alice_key, URL, _body()).status_code == 201
     assert AuditEvent.objects.filter(action="channel_deleted", target_id=channel_id).exists()
 
 
-def test_charlie_gets_404_for_alices_channel(client, world, wa_channel):  # noqa: F811
+def test_charlie_gets_404_for_alices_channel(client, world, wa_channel):
     charlie = issue_key(world.b)
     assert client.get(URL, **charlie).json() == []
     assert _post(client, charlie, f"{URL}/{wa_channel.pk}/check").status_code == 404
     assert client.get(f"{URL}/{wa_channel.pk}/templates", **charlie).status_code == 404
     assert client.delete(f"{URL}/{wa_channel.pk}", **charlie).status_code == 404
     with workspace_scope(world.a):
-        assert WhatsAppChannel.objects.get(pk=wa_channel.pk).deleted_at is None
+        assert Channel.objects.get(pk=wa_channel.pk).deleted_at is None
 
 
-def test_webhook_url_takes_a_base_or_a_request(rf, settings, wa_channel):  # noqa: F811
+def test_webhook_url_takes_a_base_or_a_request(rf, settings, wa_channel):
     settings.ALLOWED_HOSTS = ["crm.example.com"]
     path = f"/webhooks/whatsapp/{wa_channel.pk}/"
     assert webhook_url("https://crm.example.com/", wa_channel) == f"https://crm.example.com{path}"

@@ -6,18 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heroshhi.whatsapp.parsing import (
+from heroshhi.messaging.events import (
     CallEvent,
     InboundMessage,
-    ItemError,
-    PayloadError,
     StatusUpdate,
     TemplateStatusUpdate,
-    Unknown,
     UserPreference,
-    load_body,
-    parse_delivery,
 )
+from heroshhi.whatsapp.parsing import ItemError, PayloadError, Unknown, load_body, parse_delivery
 
 NUMBER = "106540352242922"
 META = {"display_phone_number": "15550783881", "phone_number_id": NUMBER}
@@ -67,11 +63,11 @@ def test_it_reads_a_text_message_with_its_contact():
     [item] = _parse(body)
 
     assert isinstance(item, InboundMessage)
-    assert item.wamid == "wamid.A"
+    assert item.provider_message_id == "wamid.A"
     assert item.kind == "text"
     assert item.text == "Hi"
     assert item.timestamp == datetime.fromtimestamp(1749416383, tz=UTC)
-    assert item.contact.wa_id == "16505551234"
+    assert item.contact.phone_digits == "16505551234"
     assert item.contact.user_id == "US.1349"
     assert item.contact.name == "Sheena"
     assert item.keyword_candidates == ("Hi",)
@@ -95,12 +91,12 @@ def test_it_walks_every_entry_change_and_item_of_a_batch():
 
     items = _parse(body)
 
-    assert [i.wamid for i in items if isinstance(i, InboundMessage)] == [
+    assert [i.provider_message_id for i in items if isinstance(i, InboundMessage)] == [
         "wamid.1",
         "wamid.2",
         "wamid.3",
     ]
-    assert [(i.wamid, i.status) for i in items if isinstance(i, StatusUpdate)] == [
+    assert [(i.provider_message_id, i.status) for i in items if isinstance(i, StatusUpdate)] == [
         ("wamid.9", "sent"),
         ("wamid.9", "read"),
     ]
@@ -131,7 +127,7 @@ def test_a_broken_item_is_an_error_and_its_neighbours_still_count():
         ("entry[0].changes[0].messages[3]", "not_an_object"),
         ("entry[0].changes[0].statuses[0]", "missing_status"),
     ]
-    assert [i.wamid for i in items if isinstance(i, InboundMessage)] == ["wamid.ok"]
+    assert [i.provider_message_id for i in items if isinstance(i, InboundMessage)] == ["wamid.ok"]
 
 
 def test_a_contact_without_a_phone_is_known_by_its_user_id():
@@ -141,7 +137,7 @@ def test_a_contact_without_a_phone_is_known_by_its_user_id():
     [item] = _parse(_body([_change(contacts=[contact], messages=[message])]))
 
     assert isinstance(item, InboundMessage)
-    assert item.contact.wa_id is None
+    assert item.contact.phone_digits is None
     assert item.contact.user_id == "IN.9876"
     assert item.contact.name == "Ravi"
 
@@ -239,7 +235,7 @@ def test_statuses_carry_errors_and_callback_data():
 
     assert isinstance(item, StatusUpdate)
     assert (item.status, item.error_code, item.callback_data) == ("failed", 131050, "c0ffee")
-    assert item.contact.wa_id == "16505551234"
+    assert item.contact.phone_digits == "16505551234"
 
 
 def test_an_unknown_status_name_is_counted_not_failed():
@@ -297,7 +293,7 @@ def test_user_preferences_calls_and_template_updates():
     preference, call, template, unknown = _parse(body)
 
     assert isinstance(preference, UserPreference)
-    assert (preference.value, preference.contact.wa_id) == ("stop", "16505551234")
+    assert (preference.value, preference.contact.phone_digits) == ("stop", "16505551234")
     assert isinstance(call, CallEvent)
     assert (call.call_id, call.event, call.status, call.duration_seconds) == (
         "wacid.1",
@@ -305,7 +301,8 @@ def test_user_preferences_calls_and_template_updates():
         "COMPLETED",
         100,
     )
-    assert call.contact.wa_id == "16505551234"
+    assert call.contact.phone_digits == "16505551234"
+    assert call.contact_initiated is True
     assert template == TemplateStatusUpdate("42", "welcome", "en", "APPROVED", None)
     assert unknown == Unknown("field:account_update")
 

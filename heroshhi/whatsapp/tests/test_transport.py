@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from heroshhi.messaging.channels import transport_for
 from heroshhi.messaging.errors import GENERIC_REASON, describe, is_transient, reason_for
-from heroshhi.messaging.tests.conftest import make_wa_channel, wa_channel  # noqa: F401
-from heroshhi.messaging.transport import TransportError, transport_for
+from heroshhi.messaging.transport import TransportError
 from heroshhi.whatsapp.transport import GraphTransport
 
 pytestmark = pytest.mark.django_db
@@ -37,11 +37,11 @@ def _refusal(channel, payload) -> TransportError:
     return refused.value
 
 
-def test_the_domain_gets_the_graph_transport(wa_channel):  # noqa: F811
-    assert isinstance(transport_for(wa_channel), GraphTransport)
+def test_the_domain_gets_the_graph_transport(wa_channel):
+    assert isinstance(transport_for(wa_channel.channel), GraphTransport)
 
 
-def test_send_returns_the_wamid_whatsapp_accepted(wa_simulator, wa_channel):  # noqa: F811
+def test_send_returns_the_wamid_whatsapp_accepted(wa_simulator, wa_channel):
     wamid = GraphTransport().send(wa_channel, _template())
     [sent] = wa_simulator.outbox(phone_number_id=wa_channel.phone_number_id)
     assert sent["wamid"] == wamid
@@ -49,7 +49,7 @@ def test_send_returns_the_wamid_whatsapp_accepted(wa_simulator, wa_channel):  # 
     assert sent["template"]["name"] == "appointment_reminder"
 
 
-def test_a_wrong_token_is_190_and_permanent(wa_simulator, make_wa_channel, caplog):  # noqa: F811
+def test_a_wrong_token_is_190_and_permanent(wa_simulator, make_wa_channel, caplog):
     channel = make_wa_channel(token="EAAG-not-the-token", sync_templates=False)
     with caplog.at_level(logging.DEBUG):
         error = _refusal(channel, _template())
@@ -62,21 +62,21 @@ def test_a_wrong_token_is_190_and_permanent(wa_simulator, make_wa_channel, caplo
     assert "EAAG-not-the-token" not in str(error)
 
 
-def test_throughput_is_130429_and_transient(wa_simulator, make_wa_channel):  # noqa: F811
+def test_throughput_is_130429_and_transient(wa_simulator, make_wa_channel):
     channel = make_wa_channel(throughput_per_second=1)
     GraphTransport().send(channel, _template())
     error = _refusal(channel, _template())
     assert (error.code, error.transient) == (130429, True)
 
 
-def test_the_pair_limit_is_131056_and_transient(wa_simulator, wa_channel):  # noqa: F811
+def test_the_pair_limit_is_131056_and_transient(wa_simulator, wa_channel):
     wa_simulator.configure(pair_limit=1)
     GraphTransport().send(wa_channel, _template())
     error = _refusal(wa_channel, _template())
     assert (error.code, error.transient) == (131056, True)
 
 
-def test_template_errors_are_permanent(wa_simulator, wa_channel):  # noqa: F811
+def test_template_errors_are_permanent(wa_simulator, wa_channel):
     assert _refusal(wa_channel, _template(name="no_such_template")).code == 132001
     assert _refusal(wa_channel, _template(variables=("only one",))).code == 132000
     assert _refusal(wa_channel, _template(name="old_promo", variables=("x",))).code == 132015
@@ -84,41 +84,41 @@ def test_template_errors_are_permanent(wa_simulator, wa_channel):  # noqa: F811
         assert not is_transient(code)
 
 
-def test_an_unreachable_graph_is_transient(settings, wa_channel):  # noqa: F811
+def test_an_unreachable_graph_is_transient(settings, wa_channel):
     settings.WHATSAPP_GRAPH_BASE_URL = "http://127.0.0.1:9"
     error = _refusal(wa_channel, _template())
     assert (error.code, error.transient, error.title) == (None, True, "network error")
 
 
-def test_a_base_url_off_the_allow_list_is_refused_before_any_request(settings, wa_channel):  # noqa: F811
+def test_a_base_url_off_the_allow_list_is_refused_before_any_request(settings, wa_channel):
     settings.WHATSAPP_GRAPH_BASE_URL = "http://graph.example.com"
     error = _refusal(wa_channel, _template())
     assert (error.code, error.transient, error.title) == (None, False, "egress denied")
 
 
-def test_fetch_templates_lists_the_accounts_templates(wa_simulator, wa_channel):  # noqa: F811
-    templates = GraphTransport().fetch_templates(wa_channel)
+def test_fetch_templates_lists_the_accounts_templates(wa_simulator, wa_channel):
+    templates = GraphTransport().fetch_templates(wa_channel.channel)
     names = {t["name"] for t in templates}
     assert {"appointment_reminder", "welcome_offer", "old_promo"} <= names
     assert all("components" in t and "status" in t for t in templates)
 
 
-def test_fetch_media_gives_the_download_metadata(wa_simulator, wa_channel):  # noqa: F811
+def test_fetch_media_gives_the_download_metadata(wa_simulator, wa_channel):
     sent = wa_simulator.inbound(
         from_=TO, type="image", phone_number_id=wa_channel.phone_number_id, text="the site plan"
     )
     image = sent["body"]["entry"][0]["changes"][0]["value"]["messages"][0]["image"]
-    media = GraphTransport().fetch_media(wa_channel, image["id"])
+    media = GraphTransport().fetch_media(wa_channel.channel, image["id"])
     assert media["mime_type"] == image["mime_type"]
     assert media["sha256"] == image["sha256"]
     assert media["url"]
     with pytest.raises(TransportError):
-        GraphTransport().fetch_media(wa_channel, "../../etc")
+        GraphTransport().fetch_media(wa_channel.channel, "../../etc")
 
 
-def test_mark_read_marks_the_contacts_message_read(wa_simulator, wa_channel):  # noqa: F811
+def test_mark_read_marks_the_contacts_message_read(wa_simulator, wa_channel):
     inbound = wa_simulator.say(from_=TO, text="Hello", phone_number_id=wa_channel.phone_number_id)
-    GraphTransport().mark_read(wa_channel, inbound["wamid"])
+    GraphTransport().mark_read(wa_channel.channel, inbound["wamid"])
     thread = wa_simulator.conversation(wa_id=TO, phone_number_id=wa_channel.phone_number_id)
     [message] = [m for m in thread["messages"] if m["wamid"] == inbound["wamid"]]
     assert message["status"] == "read"

@@ -20,9 +20,9 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.messaging.models import Message
+from heroshhi.messaging.models import Channel, Message
 from heroshhi.whatsapp.inbox import MAX_ATTEMPTS, delivery_process
-from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
+from heroshhi.whatsapp.models import WebhookDelivery
 from heroshhi.whatsapp.services import channel_delete
 from heroshhi.whatsapp.tasks import webhook_deliveries_sweep
 from heroshhi.whatsapp.tests.webhook_support import (
@@ -278,7 +278,7 @@ def test_a_remembered_channel_is_forgotten_once_removed_and_expires_elsewhere(
     assert routing.webhook_channel(channel.pk) is not None
     # Another process removed it: this one keeps taking its traffic only until it expires.
     with workspace_scope(world.a):
-        WhatsAppChannel.objects.filter(pk=channel.pk).update(deleted_at=timezone.now())
+        Channel.objects.filter(pk=channel.pk).update(deleted_at=timezone.now())
     assert routing.webhook_channel(channel.pk) is not None
     later = routing.time.monotonic() + routing.REMEMBER_SECONDS + 1
     monkeypatch.setattr(routing.time, "monotonic", lambda: later)
@@ -290,7 +290,7 @@ def test_a_remembered_channel_deleted_outright_is_not_found_not_an_error(send, w
     hello = envelope([change(channel, contacts=[contact()], messages=[text_message("w.1", "Hi")])])
     assert send(channel, hello).status_code == 200
     with workspace_scope(world.a):
-        WhatsAppChannel.objects.filter(pk=channel.pk).delete()
+        Channel.objects.filter(pk=channel.pk).delete()
 
     assert send(channel, hello).status_code == 404
     assert send(channel, hello).status_code == 404  # and no longer remembered

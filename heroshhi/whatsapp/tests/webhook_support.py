@@ -16,7 +16,9 @@ from typing import Any
 from django.urls import reverse
 
 from heroshhi.core.actors import Actor, ActorType
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.messaging.models import Channel
+from heroshhi.whatsapp.models import KIND, WhatsAppChannel
 from heroshhi.whatsapp.services import channel_create
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Role
@@ -44,6 +46,26 @@ def make_channel(
         verify_token=VERIFY_TOKEN,
         label="Sales",
     )
+
+
+def channel_rows(
+    workspace: Workspace, *, phone_number_id: str, display_phone_number: str
+) -> WhatsAppChannel:
+    """A channel's two rows written directly, without the service's checks and audit event,
+    for fixtures that only need a number to hang conversations on."""
+    with workspace_scope(workspace):
+        channel = Channel.objects.create(
+            workspace=workspace, kind=KIND, display_phone_number=display_phone_number
+        )
+        return WhatsAppChannel.objects.create(
+            workspace=workspace,
+            channel=channel,
+            phone_number_id=phone_number_id,
+            waba_id="200000000000001",
+            access_token="test-access-token",
+            app_secret=APP_SECRET,
+            verify_token=VERIFY_TOKEN,
+        )
 
 
 def webhook_path(channel: WhatsAppChannel) -> str:
@@ -97,7 +119,7 @@ def change(channel: WhatsAppChannel, field: str = "messages", **value: Any) -> d
         "value": {
             "messaging_product": "whatsapp",
             "metadata": {
-                "display_phone_number": channel.display_phone_number,
+                "display_phone_number": channel.channel.display_phone_number,
                 "phone_number_id": channel.phone_number_id,
             },
             **value,
@@ -128,7 +150,7 @@ def register(simulator: Any, live_server_url: str, channel: WhatsAppChannel) -> 
     simulator.add_number(
         phone_number_id=channel.phone_number_id,
         waba_id=channel.waba_id,
-        display_phone_number=channel.display_phone_number,
+        display_phone_number=channel.channel.display_phone_number,
         access_token="test-access-token",
         app_secret=APP_SECRET,
         verify_token=VERIFY_TOKEN,

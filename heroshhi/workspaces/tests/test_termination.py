@@ -25,7 +25,7 @@ from heroshhi.leads.models import Lead
 from heroshhi.leads.services import lead_create, note_add, task_create
 from heroshhi.messaging import delivery, optout, sending
 from heroshhi.messaging.models import Message
-from heroshhi.messaging.tests import conftest as messaging_fixtures
+from heroshhi.whatsapp.tests import conftest as messaging_fixtures
 from heroshhi.workspaces import termination
 from heroshhi.workspaces.export_files import workspace_exports_dir
 from heroshhi.workspaces.models import Membership, Workspace

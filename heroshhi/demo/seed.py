@@ -22,9 +22,9 @@ from django.db import transaction
 from heroshhi.accounts.models import User
 from heroshhi.accounts.services import user_create
 from heroshhi.core.actors import Actor
+from heroshhi.demo.messaging import seed_messaging
 from heroshhi.leads.models import Source, Stage
 from heroshhi.leads.services import lead_create, note_add, stages_ensure_defaults
-from heroshhi.messaging.demo import seed_messaging
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import membership_create, workspace_create

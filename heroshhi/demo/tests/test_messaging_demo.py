@@ -13,17 +13,24 @@ from django.urls import reverse
 from conftest import PASSWORD
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import lead_create
-from heroshhi.messaging import optout
-from heroshhi.messaging.demo import (
+from heroshhi.demo.messaging import (
     DEMO_PHONE_NUMBER_ID,
     DEMO_WABA_ID,
     SCRIPTS,
     seed_messaging,
     simulator_config_path,
 )
-from heroshhi.messaging.models import Call, Conversation, Message, MessageTemplate, OptOutRecord
+from heroshhi.leads.models import Lead, TimelineEvent
+from heroshhi.leads.services import lead_create
+from heroshhi.messaging import optout
+from heroshhi.messaging.models import (
+    Call,
+    Channel,
+    Conversation,
+    Message,
+    MessageTemplate,
+    OptOutRecord,
+)
 from heroshhi.messaging.sending import window_open
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.whatsapp.simulator.defaults import default_templates
@@ -62,7 +69,8 @@ def leads(world: Any, owner: Actor) -> list[Lead]:
 def _counts(world: Any) -> dict[str, int]:
     with workspace_scope(world.a):
         return {
-            "channels": WhatsAppChannel.objects.count(),
+            "channels": Channel.objects.count(),
+            "whatsapp_channels": WhatsAppChannel.objects.count(),
             "templates": MessageTemplate.objects.count(),
             "conversations": Conversation.objects.count(),
             "messages": Message.objects.count(),
@@ -77,7 +85,7 @@ def test_seeding_twice_changes_nothing(world, owner, leads, demo_var):
     first = _counts(world)
     seed_messaging(workspace=world.a, owner=owner, web_port=8123)
     assert _counts(world) == first
-    assert first["channels"] == 1
+    assert first["channels"] == first["whatsapp_channels"] == 1
     assert first["conversations"] == len(SCRIPTS) + 1
     assert first["ledger"] == 1
     assert first["calls"] == 2

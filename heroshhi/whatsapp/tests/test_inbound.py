@@ -102,7 +102,7 @@ def test_hi_from_a_new_number_creates_a_whatsapp_lead_for_the_round_robin_owner(
     lead = message.lead
     with workspace_scope(world.a):
         bob = Membership.objects.get(user=world.bob)
-        conversation = Conversation.objects.get(lead=lead, channel=channel)
+        conversation = Conversation.objects.get(lead=lead, channel=channel.channel)
         kinds = list(TimelineEvent.objects.filter(lead=lead).values_list("kind", flat=True))
     assert lead.source == "whatsapp"
     assert lead.phone == "+" + CUSTOMER

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from heroshhi.core.demo import demo_seed
 from heroshhi.core.models import Heartbeat
 from heroshhi.core.tasks import WORKER_PING, worker_ping
+from heroshhi.demo.seed import demo_seed
 
 STOP_GRACE_SECONDS = 10
 PING_TIMEOUT_SECONDS = 60

@@ -11,8 +11,8 @@ from django.db import connection
 from heroshhi.accounts.models import User
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
-from heroshhi.core.demo import DEMO_LEADS, DEMO_SLUG, DEMO_TEAM, demo_login, demo_seed
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.demo.seed import DEMO_LEADS, DEMO_SLUG, DEMO_TEAM, demo_login, demo_seed
 from heroshhi.leads.models import Lead, LeadNameToken, Note, TimelineEvent
 from heroshhi.leads.selectors import leads_list, parse_lead_filters, viewer_for
 from heroshhi.workspaces.models import Membership, Workspace

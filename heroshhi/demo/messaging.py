@@ -31,8 +31,14 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.messaging import calls, optout
 from heroshhi.messaging.errors import reason_for
-from heroshhi.messaging.models import Conversation, Message, MessageTemplate, OptOutRecord
-from heroshhi.messaging.sending import template_placeholders
+from heroshhi.messaging.models import (
+    Channel,
+    Conversation,
+    Message,
+    MessageTemplate,
+    OptOutRecord,
+)
+from heroshhi.messaging.templates import template_placeholders
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.whatsapp.services import channel_create, webhook_url
 from heroshhi.whatsapp.simulator.defaults import default_templates
@@ -96,7 +102,7 @@ def _templates(*, workspace: Workspace, channel: WhatsAppChannel, now: datetime)
         body = next(c["text"] for c in item["components"] if c["type"] == "BODY")
         MessageTemplate.objects.get_or_create(
             workspace=workspace,
-            channel=channel,
+            channel=channel.channel,
             name=item["name"],
             language=item["language"],
             defaults={
@@ -257,7 +263,7 @@ def _message(
 def _conversation(
     *,
     workspace: Workspace,
-    channel: WhatsAppChannel,
+    channel: Channel,
     lead: Lead,
     script: tuple[_Line, ...],
     unread: int,
@@ -288,7 +294,7 @@ def _conversation(
 
 
 def _opted_out_contact(
-    *, workspace: Workspace, channel: WhatsAppChannel, lead: Lead, now: datetime, serial: int
+    *, workspace: Workspace, channel: Channel, lead: Lead, now: datetime, serial: int
 ) -> int:
     """A contact who has just written STOP: the ledger record, then our confirmation."""
     script = (
@@ -356,7 +362,7 @@ def seed_messaging(*, workspace: Workspace, owner: Actor, web_port: int | None =
     now = timezone.now()
     with workspace_scope(workspace):
         channel = WhatsAppChannel.objects.filter(
-            phone_number_id=DEMO_PHONE_NUMBER_ID, deleted_at__isnull=True
+            phone_number_id=DEMO_PHONE_NUMBER_ID, live=True
         ).first()
         if channel is None:
             channel = channel_create(
@@ -376,7 +382,7 @@ def seed_messaging(*, workspace: Workspace, owner: Actor, web_port: int | None =
             for lead, (script, unread) in zip(leads, SCRIPTS, strict=False):
                 serial = _conversation(
                     workspace=workspace,
-                    channel=channel,
+                    channel=channel.channel,
                     lead=lead,
                     script=script,
                     unread=unread,
@@ -385,7 +391,11 @@ def seed_messaging(*, workspace: Workspace, owner: Actor, web_port: int | None =
                 )
             if len(leads) > len(SCRIPTS):
                 _opted_out_contact(
-                    workspace=workspace, channel=channel, lead=leads[-1], now=now, serial=serial
+                    workspace=workspace,
+                    channel=channel.channel,
+                    lead=leads[-1],
+                    now=now,
+                    serial=serial,
                 )
             _calls(workspace=workspace, actor=owner, leads=leads[:2], now=now)
     write_simulator_config(channel=channel, web_port=web_port)

@@ -267,7 +267,7 @@ def test_template_status_updates_reach_synced_templates(world, channel, wa_simul
     with workspace_scope(world.a):
         template = MessageTemplate.objects.create(
             workspace=world.a,
-            channel=channel,
+            channel=channel.channel,
             provider_template_id="777",
             name="welcome_offer",
             language="en",

@@ -9,7 +9,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.messaging.models import Message
-from heroshhi.messaging.tests.conftest import open_window
+from heroshhi.whatsapp.tests.conftest import open_window
 from heroshhi.workspaces.permissions import Role
 
 pytestmark = pytest.mark.django_db

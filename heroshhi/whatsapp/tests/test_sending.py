@@ -31,8 +31,8 @@ from heroshhi.messaging.sending import (
     window_open,
 )
 from heroshhi.messaging.tasks import deliver_message, pending_messages_sweep
-from heroshhi.messaging.tests.conftest import open_window, wa_digits
 from heroshhi.whatsapp.services import channel_delete
+from heroshhi.whatsapp.tests.conftest import open_window, wa_digits
 from heroshhi.workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db

@@ -23,18 +23,11 @@ from conftest import PASSWORD
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Note
 from heroshhi.messaging import optout
+from heroshhi.messaging.events import Contact, InboundMessage
 from heroshhi.messaging.inbound import inbound_message_receive
 from heroshhi.messaging.models import Call, Conversation, Message
-from heroshhi.messaging.tests.conftest import (  # noqa: F401
-    alice,
-    make_wa_channel,
-    make_wa_lead,
-    wa_channel,
-    wa_digits,
-    wa_lead,
-)
 from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.parsing import Contact, InboundMessage
+from heroshhi.whatsapp.tests.conftest import wa_digits
 from heroshhi.workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -45,17 +38,19 @@ def receive(channel: WhatsAppChannel, lead: Lead, text: str, *, at: Any = None) 
     """The contact writes ``text`` (through the real inbound service)."""
     assert lead.phone
     item = InboundMessage(
-        wamid=f"wamid.TEST{next(_wamids):08d}",
+        provider_message_id=f"wamid.TEST{next(_wamids):08d}",
         kind="text",
         original_type="text",
         timestamp=at or timezone.now(),
-        contact=Contact(wa_id=wa_digits(lead.phone), user_id=None, name=lead.name),
+        contact=Contact(phone_digits=wa_digits(lead.phone), user_id=None, name=lead.name),
         text=text,
         payload={},
         keyword_candidates=(text,),
         referral=None,
     )
-    result = inbound_message_receive(workspace=channel.workspace, channel=channel, item=item)
+    result = inbound_message_receive(
+        workspace=channel.workspace, channel=channel.channel, item=item
+    )
     return result.message.conversation
 
 
@@ -79,7 +74,7 @@ def bob_member(world: Any) -> Membership:
 
 
 @pytest.fixture
-def two_leads(world, make_wa_lead, bob_member):  # noqa: F811
+def two_leads(world, make_wa_lead, bob_member):
     """Priya (Alice's lead) and Rahul (Bob's lead)."""
     priya = make_wa_lead()
     rahul = make_wa_lead(name="Rahul Verma", phone="+919812345678", owner=bob_member)
@@ -89,7 +84,7 @@ def two_leads(world, make_wa_lead, bob_member):  # noqa: F811
 # The list ---------------------------------------------------------------------------------------
 
 
-def test_alice_sees_every_conversation_bob_only_his_leads(client, world, wa_channel, two_leads):  # noqa: F811
+def test_alice_sees_every_conversation_bob_only_his_leads(client, world, wa_channel, two_leads):
     priya, rahul = two_leads
     receive(wa_channel, priya, "Is the sofa available?")
     receive(wa_channel, rahul, "Need 20 office chairs")
@@ -110,7 +105,7 @@ def test_alice_sees_every_conversation_bob_only_his_leads(client, world, wa_chan
 def test_bob_and_charlie_get_404_on_conversations_they_may_not_see(
     client,
     world,
-    wa_channel,  # noqa: F811
+    wa_channel,
     two_leads,
 ):
     priya, _rahul = two_leads
@@ -132,7 +127,7 @@ def test_bob_and_charlie_get_404_on_conversations_they_may_not_see(
 def test_the_list_shows_unread_counts_newest_first_and_escapes_previews(
     client,
     world,
-    wa_channel,  # noqa: F811
+    wa_channel,
     two_leads,
 ):
     priya, rahul = two_leads
@@ -151,8 +146,8 @@ def test_the_list_shows_unread_counts_newest_first_and_escapes_previews(
 def test_the_list_query_count_does_not_grow_with_the_conversations(
     client,
     world,
-    wa_channel,  # noqa: F811
-    make_wa_lead,  # noqa: F811
+    wa_channel,
+    make_wa_lead,
 ):
     def count() -> int:
         with CaptureQueriesContext(connection) as queries:
@@ -173,8 +168,8 @@ def test_the_list_query_count_does_not_grow_with_the_conversations(
 def test_opening_a_conversation_marks_it_read_and_shows_the_window(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi there")
     assert conversation.unread_count == 1
@@ -189,7 +184,7 @@ def test_opening_a_conversation_marks_it_read_and_shows_the_window(
     assert 'name="var_1" value="Priya"' in page
 
 
-def test_outside_the_window_only_templates_are_offered(client, world, wa_channel, wa_lead):  # noqa: F811
+def test_outside_the_window_only_templates_are_offered(client, world, wa_channel, wa_lead):
     conversation = receive(
         wa_channel, wa_lead, "Old question", at=timezone.now() - timedelta(hours=30)
     )
@@ -206,8 +201,8 @@ def test_outside_the_window_only_templates_are_offered(client, world, wa_channel
 def test_a_reply_is_sent_and_shows_with_its_tick(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
     wa_simulator,
     django_capture_on_commit_callbacks,
 ):
@@ -238,14 +233,14 @@ def test_a_reply_is_sent_and_shows_with_its_tick(
 def test_a_template_is_sent_from_the_picker(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
     wa_simulator,
     django_capture_on_commit_callbacks,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi", at=timezone.now() - timedelta(days=2))
     with workspace_scope(world.a):
-        template = wa_channel.templates.get(name="lead_followup")
+        template = wa_channel.channel.templates.get(name="lead_followup")
     _login(client, world.alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -268,9 +263,9 @@ def test_a_template_is_sent_from_the_picker(
 def test_an_opted_out_contact_gets_a_banner_and_a_disabled_composer(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
-    alice,  # noqa: F811
+    wa_channel,
+    wa_lead,
+    alice,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
     optout.lead_opt_out(workspace=world.a, actor=alice, lead=wa_lead, method="manual")
@@ -287,9 +282,9 @@ def test_an_opted_out_contact_gets_a_banner_and_a_disabled_composer(
 def test_a_refused_send_shows_the_reason_as_a_banner(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
-    alice,  # noqa: F811
+    wa_channel,
+    wa_lead,
+    alice,
     wa_simulator,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
@@ -309,8 +304,8 @@ def test_a_refused_send_shows_the_reason_as_a_banner(
 def test_a_free_text_outside_the_window_is_refused_with_the_reason(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi", at=timezone.now() - timedelta(hours=25))
     _login(client, world.alice)
@@ -322,9 +317,9 @@ def test_a_free_text_outside_the_window_is_refused_with_the_reason(
 def test_the_polling_fragment_is_empty_until_something_changes(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
-    alice,  # noqa: F811
+    wa_channel,
+    wa_lead,
+    alice,
 ):
     conversation = receive(wa_channel, wa_lead, "First")
     _login(client, world.alice)
@@ -354,8 +349,8 @@ def test_the_polling_fragment_is_empty_until_something_changes(
 def test_an_internal_note_shows_in_the_thread_and_on_the_lead(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
     _login(client, world.alice)
@@ -374,8 +369,8 @@ def test_an_internal_note_shows_in_the_thread_and_on_the_lead(
 def test_owners_assign_conversations_sales_may_not(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
     bob_member,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
@@ -403,8 +398,8 @@ def test_owners_assign_conversations_sales_may_not(
 def test_closing_moves_a_conversation_out_of_the_open_list(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
 ):
     conversation = receive(wa_channel, wa_lead, "Thanks, that is all")
     _login(client, world.alice)
@@ -422,8 +417,8 @@ def test_closing_moves_a_conversation_out_of_the_open_list(
 def test_the_simulator_link_shows_only_against_a_local_simulator(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
     settings,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
@@ -440,8 +435,8 @@ def test_the_simulator_link_shows_only_against_a_local_simulator(
 def test_the_lead_page_loads_the_panel_and_the_panel_shows_opt_out_and_calls(
     client,
     world,
-    wa_channel,  # noqa: F811
-    wa_lead,  # noqa: F811
+    wa_channel,
+    wa_lead,
 ):
     conversation = receive(wa_channel, wa_lead, "Hi")
     _login(client, world.alice)
@@ -467,7 +462,7 @@ def test_the_lead_page_loads_the_panel_and_the_panel_shows_opt_out_and_calls(
     assert optout.lead_is_opted_out(workspace=world.a, lead=wa_lead)
 
 
-def test_sales_may_opt_out_but_not_back_in(client, world, make_wa_lead, bob_member):  # noqa: F811
+def test_sales_may_opt_out_but_not_back_in(client, world, make_wa_lead, bob_member):
     lead = make_wa_lead(owner=bob_member)
     _login(client, world.bob)
     url = _url("lead_optout", world, lead_id=lead.pk)
@@ -478,7 +473,7 @@ def test_sales_may_opt_out_but_not_back_in(client, world, make_wa_lead, bob_memb
     assert optout.lead_is_opted_out(workspace=world.a, lead=lead)
 
 
-def test_a_call_is_logged_through_the_form(client, world, wa_lead):  # noqa: F811
+def test_a_call_is_logged_through_the_form(client, world, wa_lead):
     _login(client, world.alice)
     url = _url("lead_call_log", world, lead_id=wa_lead.pk)
     started = timezone.localtime() - timedelta(hours=1)
@@ -514,7 +509,7 @@ def test_a_call_is_logged_through_the_form(client, world, wa_lead):  # noqa: F81
     assert "Write minutes, or minutes:seconds" in page
 
 
-def test_charlie_cannot_log_calls_or_read_the_panel_of_alices_lead(client, world, wa_lead):  # noqa: F811
+def test_charlie_cannot_log_calls_or_read_the_panel_of_alices_lead(client, world, wa_lead):
     _login(client, world.charlie)
     assert client.get(_url("lead_panel", world, lead_id=wa_lead.pk)).status_code == 404
     assert client.post(_url("lead_call_log", world, lead_id=wa_lead.pk)).status_code == 404
@@ -525,7 +520,7 @@ def test_charlie_cannot_log_calls_or_read_the_panel_of_alices_lead(client, world
 def test_charlie_inside_his_own_workspace_cannot_reach_alices_lead_panel(
     client,
     world,
-    wa_lead,  # noqa: F811
+    wa_lead,
 ):
     _login(client, world.charlie)
     url = reverse("messaging:lead_panel", kwargs={"slug": world.b.slug, "lead_id": wa_lead.pk})
@@ -535,7 +530,7 @@ def test_charlie_inside_his_own_workspace_cannot_reach_alices_lead_panel(
 def test_the_list_polls_and_shows_a_new_conversation_without_a_reload(
     client,
     world,
-    wa_channel,  # noqa: F811
+    wa_channel,
     two_leads,
 ):
     priya, rahul = two_leads
