@@ -29,7 +29,7 @@ from django.utils import timezone
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.messaging import calls, optout
+from heroshhi.messaging import calls, keywords, optout
 from heroshhi.messaging.errors import reason_for
 from heroshhi.messaging.models import (
     Channel,
@@ -301,7 +301,7 @@ def _opted_out_contact(
         _Line(timedelta(days=2), IN, "Please send the school uniform sizes"),
         _Line(timedelta(days=2) - _m(15), OUT, "Sizes 22 to 40 are available. Any others?", R),
         _Line(_m(1), IN, "STOP"),
-        _Line(_m(0.9), OUT, optout.CONFIRM_OPT_OUT_TEXT, R),
+        _Line(_m(0.9), OUT, keywords.CONFIRM_OPT_OUT_TEXT, R),
     )
     serial = _conversation(
         workspace=workspace,

@@ -38,7 +38,7 @@ from heroshhi.leads.models import Lead, Source, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
 from heroshhi.leads.services import lead_create
 from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
-from heroshhi.messaging import optout, sending
+from heroshhi.messaging import keywords, optout, sending
 from heroshhi.messaging.channels import transport_for, with_details
 from heroshhi.messaging.events import Contact, InboundMessage, UserPreference
 from heroshhi.messaging.models import Channel, Conversation, Message, OptOutRecord
@@ -384,10 +384,10 @@ def _conversations_for(
     return conversations
 
 
-def _keyword_in(workspace: Workspace, item: InboundMessage) -> optout.KeywordMatch | None:
+def _keyword_in(workspace: Workspace, item: InboundMessage) -> keywords.KeywordMatch | None:
     """The opt-out or re-subscribe keyword the message (its text or a button) is, if any."""
     for candidate in item.keyword_candidates:
-        match = optout.match_keyword(workspace=workspace, text=candidate)
+        match = keywords.match_keyword(workspace=workspace, text=candidate)
         if match is not None:
             return match
     return None
@@ -470,7 +470,7 @@ def _apply_keyword(
         sending.send_confirmation(
             workspace=workspace,
             conversation=conversation,
-            text=optout.CONFIRM_OPT_OUT_TEXT if opt_out else optout.CONFIRM_OPT_IN_TEXT,
+            text=keywords.CONFIRM_OPT_OUT_TEXT if opt_out else keywords.CONFIRM_OPT_IN_TEXT,
         )
     except (sending.SendRefused, ValidationError) as exc:
         # A late redelivery (window closed) or a removed channel: the opt-out itself stands.

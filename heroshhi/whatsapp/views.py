@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.forms import add_service_errors
-from heroshhi.messaging import optout
+from heroshhi.messaging import keywords
 from heroshhi.messaging.models import MessagingSettings
 from heroshhi.whatsapp import services
 from heroshhi.whatsapp.forms import ChannelCreateForm, ChannelDeleteForm, OptOutKeywordsForm
@@ -66,8 +66,8 @@ def _list_page(
         "channels": _channels(request),
         "form": form or ChannelCreateForm(),
         "keywords_form": keywords_form or _keywords_form(request),
-        "builtin_optout": optout.DEFAULT_OPTOUT_KEYWORDS,
-        "builtin_optin": optout.DEFAULT_OPTIN_KEYWORDS,
+        "builtin_optout": keywords.DEFAULT_OPTOUT_KEYWORDS,
+        "builtin_optin": keywords.DEFAULT_OPTIN_KEYWORDS,
     }
     return render(request, "whatsapp/channels.html", context, status=status)
 
@@ -84,7 +84,7 @@ def optout_keywords_update(request: WorkspaceRequest, slug: str) -> HttpResponse
     form = OptOutKeywordsForm(request.POST)
     if form.is_valid():
         try:
-            optout.keywords_update(
+            keywords.keywords_update(
                 workspace=request.workspace,
                 actor=request.actor,
                 optout=form.lines("extra_optout_keywords"),

@@ -14,7 +14,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.services import lead_create, lead_delete_now
-from heroshhi.messaging import optout
+from heroshhi.messaging import keywords, optout
 from heroshhi.messaging.models import MessagingSettings, OptOutRecord
 from heroshhi.workspaces.permissions import Role
 
@@ -59,7 +59,7 @@ def _lead(world: World, phone: str = PHONE, *, actor: Actor | None = None) -> Le
     ],
 )
 def test_each_opt_out_keyword_family_matches_on_the_whole_message(world: World, text: str) -> None:
-    match = optout.match_keyword(workspace=world.a, text=text)
+    match = keywords.match_keyword(workspace=world.a, text=text)
     assert match is not None
     assert match.action == "opt_out"
 
@@ -68,7 +68,7 @@ def test_each_opt_out_keyword_family_matches_on_the_whole_message(world: World, 
     "text", ["START", "Subscribe", "unstop", "resume", "शुरू करें", "shuru karo", "Chalu karo."]
 )
 def test_resubscribe_keywords_match(world: World, text: str) -> None:
-    match = optout.match_keyword(workspace=world.a, text=text)
+    match = keywords.match_keyword(workspace=world.a, text=text)
     assert match is not None
     assert match.action == "opt_in"
 
@@ -86,56 +86,56 @@ def test_resubscribe_keywords_match(world: World, text: str) -> None:
     ],
 )
 def test_words_inside_a_sentence_are_not_keywords(world: World, text: str) -> None:
-    assert optout.match_keyword(workspace=world.a, text=text) is None
+    assert keywords.match_keyword(workspace=world.a, text=text) is None
 
 
 def test_zero_width_joiners_do_not_break_a_hindi_keyword(world: World) -> None:
-    match = optout.match_keyword(workspace=world.a, text="रोकें\u200d")
+    match = keywords.match_keyword(workspace=world.a, text="रोकें\u200d")
     assert match is not None
     assert match.action == "opt_out"
 
 
 def test_workspace_keywords_extend_the_lists_for_that_workspace_only(world: World) -> None:
-    optout.keywords_update(
+    keywords.keywords_update(
         workspace=world.a, actor=_owner(world), optout=["No More", "bas"], optin=["haan ji"]
     )
-    assert optout.match_keyword(workspace=world.a, text="no more!").action == "opt_out"  # type: ignore[union-attr]
-    assert optout.match_keyword(workspace=world.a, text="Haan Ji").action == "opt_in"  # type: ignore[union-attr]
-    assert optout.match_keyword(workspace=world.a, text="STOP") is not None  # built-ins stay
-    assert optout.match_keyword(workspace=world.b, text="bas") is None
+    assert keywords.match_keyword(workspace=world.a, text="no more!").action == "opt_out"  # type: ignore[union-attr]
+    assert keywords.match_keyword(workspace=world.a, text="Haan Ji").action == "opt_in"  # type: ignore[union-attr]
+    assert keywords.match_keyword(workspace=world.a, text="STOP") is not None  # built-ins stay
+    assert keywords.match_keyword(workspace=world.b, text="bas") is None
 
 
 def test_keyword_lists_are_read_once_and_a_change_applies_at_once(
     world: World, django_assert_num_queries
 ) -> None:
-    assert optout.match_keyword(workspace=world.a, text="bas") is None  # reads and caches
+    assert keywords.match_keyword(workspace=world.a, text="bas") is None  # reads and caches
     with django_assert_num_queries(0):
-        assert optout.match_keyword(workspace=world.a, text="STOP") is not None
-        assert optout.match_keyword(workspace=world.a, text="bas") is None
+        assert keywords.match_keyword(workspace=world.a, text="STOP") is not None
+        assert keywords.match_keyword(workspace=world.a, text="bas") is None
 
-    optout.keywords_update(workspace=world.a, actor=_owner(world), optout=["bas"], optin=[])
+    keywords.keywords_update(workspace=world.a, actor=_owner(world), optout=["bas"], optin=[])
 
-    assert optout.match_keyword(workspace=world.a, text="Bas!").action == "opt_out"  # type: ignore[union-attr]
-    optout.keywords_update(workspace=world.a, actor=_owner(world), optout=[], optin=[])
-    assert optout.match_keyword(workspace=world.a, text="bas") is None
+    assert keywords.match_keyword(workspace=world.a, text="Bas!").action == "opt_out"  # type: ignore[union-attr]
+    keywords.keywords_update(workspace=world.a, actor=_owner(world), optout=[], optin=[])
+    assert keywords.match_keyword(workspace=world.a, text="bas") is None
 
 
 def test_cached_keyword_lists_expire(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert optout.match_keyword(workspace=world.a, text="bas") is None
+    assert keywords.match_keyword(workspace=world.a, text="bas") is None
     # Another process changed the lists: this one's copy is stale until the TTL runs out.
     with workspace_scope(world.a):
         MessagingSettings.objects.create(workspace=world.a, extra_optout_keywords=["bas"])
-    assert optout.match_keyword(workspace=world.a, text="bas") is None
-    later = optout.time.monotonic() + optout.KEYWORD_CACHE_SECONDS + 1
+    assert keywords.match_keyword(workspace=world.a, text="bas") is None
+    later = optout.time.monotonic() + keywords.KEYWORD_CACHE_SECONDS + 1
     monkeypatch.setattr(optout.time, "monotonic", lambda: later)
-    assert optout.match_keyword(workspace=world.a, text="bas").action == "opt_out"  # type: ignore[union-attr]
+    assert keywords.match_keyword(workspace=world.a, text="bas").action == "opt_out"  # type: ignore[union-attr]
 
 
 def test_keyword_settings_refuse_a_word_on_both_lists_and_sales(world: World) -> None:
     with pytest.raises(ValidationError):
-        optout.keywords_update(workspace=world.a, actor=_owner(world), optout=["start"], optin=[])
+        keywords.keywords_update(workspace=world.a, actor=_owner(world), optout=["start"], optin=[])
     with pytest.raises(PermissionDenied):
-        optout.keywords_update(
+        keywords.keywords_update(
             workspace=world.a,
             actor=Actor.user(world.bob.pk, role=Role.SALES),
             optout=["bas"],

@@ -141,7 +141,7 @@ def test_charlie_gets_404_for_alices_number(client, world, wa_channel):
 
 
 def test_owners_add_their_own_opt_out_keywords_and_contacts_are_matched_on_them(client, world):
-    from heroshhi.messaging.optout import match_keyword
+    from heroshhi.messaging.keywords import match_keyword
 
     _login(client, world.alice)
     response = client.post(

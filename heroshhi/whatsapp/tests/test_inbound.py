@@ -14,7 +14,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.assignment import assignment_settings_update
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.services import lead_create
-from heroshhi.messaging import optout
+from heroshhi.messaging import keywords, optout
 from heroshhi.messaging.models import Conversation, Message, OptOutRecord
 from heroshhi.messaging.sending import window_open
 from heroshhi.whatsapp.models import WebhookDelivery
@@ -270,10 +270,10 @@ def test_an_opt_out_keyword_opts_out_and_confirms(world, channel, wa_simulator, 
         record = OptOutRecord.objects.get()
         confirmation = Message.objects.get(direction=Message.Direction.OUTBOUND)
     assert record.method == OptOutRecord.Method.KEYWORD
-    assert record.trigger == optout.normalise_message(keyword)
-    assert confirmation.body == optout.CONFIRM_OPT_OUT_TEXT
+    assert record.trigger == keywords.normalise_message(keyword)
+    assert confirmation.body == keywords.CONFIRM_OPT_OUT_TEXT
     wait_until(lambda: _outbox_texts(wa_simulator, channel))
-    assert optout.CONFIRM_OPT_OUT_TEXT in str(_outbox_texts(wa_simulator, channel))
+    assert keywords.CONFIRM_OPT_OUT_TEXT in str(_outbox_texts(wa_simulator, channel))
 
 
 def test_a_sentence_that_merely_contains_stop_is_not_an_opt_out(world, channel, wa_simulator):
@@ -302,7 +302,7 @@ def test_start_opts_back_in_and_a_repeated_stop_is_not_confirmed_twice(
                 "created_at"
             )
         ]
-    assert bodies == [optout.CONFIRM_OPT_OUT_TEXT, optout.CONFIRM_OPT_IN_TEXT]
+    assert bodies == [keywords.CONFIRM_OPT_OUT_TEXT, keywords.CONFIRM_OPT_IN_TEXT]
 
 
 def test_a_stop_promotions_button_opts_out(world, channel, wa_simulator):
@@ -422,7 +422,7 @@ def test_a_late_start_keyword_does_not_undo_a_later_stop(world, channel, client)
                 kind__in=[TimelineEvent.Kind.OPTED_OUT, TimelineEvent.Kind.OPTED_IN]
             ).values_list("kind", flat=True)
         )
-    assert replies == [optout.CONFIRM_OPT_OUT_TEXT]
+    assert replies == [keywords.CONFIRM_OPT_OUT_TEXT]
     assert kinds == [TimelineEvent.Kind.OPTED_OUT]
 
 

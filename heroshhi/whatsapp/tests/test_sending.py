@@ -20,7 +20,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import TimelineEvent
 from heroshhi.leads.services import lead_create, lead_trash
-from heroshhi.messaging import delivery, optout, ratelimits
+from heroshhi.messaging import delivery, keywords, optout, ratelimits
 from heroshhi.messaging.models import Message
 from heroshhi.messaging.sending import (
     SendRefused,
@@ -313,11 +313,11 @@ def test_the_opt_out_confirmation_still_reaches_an_opted_out_contact(
     optout.lead_opt_out(workspace=world.a, actor=alice, lead=wa_lead)
     with django_capture_on_commit_callbacks(execute=True):
         message = send_confirmation(
-            workspace=world.a, conversation=conversation, text=optout.CONFIRM_OPT_OUT_TEXT
+            workspace=world.a, conversation=conversation, text=keywords.CONFIRM_OPT_OUT_TEXT
         )
     assert _reload(message).provider_message_id is not None
     [sent] = _outbox(wa_simulator, wa_channel)
-    assert sent["text"] == optout.CONFIRM_OPT_OUT_TEXT
+    assert sent["text"] == keywords.CONFIRM_OPT_OUT_TEXT
 
 
 def test_a_confirmation_outside_the_window_is_refused(world, wa_simulator, wa_channel, wa_lead):
