@@ -41,6 +41,7 @@ from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
 from heroshhi.messaging import keywords, optout, sending
 from heroshhi.messaging.channels import transport_for, with_details
 from heroshhi.messaging.events import Contact, InboundMessage, UserPreference
+from heroshhi.messaging.keyword_matcher import KeywordMatch
 from heroshhi.messaging.models import Channel, Conversation, Message, OptOutRecord
 from heroshhi.messaging.transport import TransportError
 from heroshhi.workspaces.models import Workspace
@@ -384,7 +385,7 @@ def _conversations_for(
     return conversations
 
 
-def _keyword_in(workspace: Workspace, item: InboundMessage) -> keywords.KeywordMatch | None:
+def _keyword_in(workspace: Workspace, item: InboundMessage) -> KeywordMatch | None:
     """The opt-out or re-subscribe keyword the message (its text or a button) is, if any."""
     for candidate in item.keyword_candidates:
         match = keywords.match_keyword(workspace=workspace, text=candidate)

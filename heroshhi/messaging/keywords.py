@@ -1,17 +1,15 @@
-"""Opt-out and re-subscribe keywords: the built-in lists, a workspace's own additions, and
-matching an inbound message against them (PRODUCT.md "Opt-out, exactly").
+"""Opt-out and re-subscribe keywords of a workspace: its own additions to the built-in
+lists, and matching an inbound message against both (PRODUCT.md "Opt-out, exactly").
 
-Keyword matching is on the whole message after normalisation (Unicode form, case,
-punctuation, spacing), so "STOP!" opts out and "don't stop the delivery" does not.
+The lists and the matcher itself live in ``keyword_matcher``: a pure function that decides
+on the whole message, so "STOP!" and "band kar do please" opt out and "don't stop the
+delivery" does not. This module keeps each workspace's table for a few seconds.
 """
 
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,51 +20,18 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.messaging.keyword_matcher import (
+    BUILT_IN,
+    MESSAGE_MAX_CHARS,
+    KeywordMatch,
+    KeywordTable,
+    keyword_table,
+    normalise_message,
+)
 from heroshhi.messaging.models import MessagingSettings
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
-Action = Literal["opt_out", "opt_in"]
-
-DEFAULT_OPTOUT_KEYWORDS: tuple[str, ...] = (
-    "stop",
-    "stop all",
-    "unsubscribe",
-    "cancel",
-    "end",
-    "quit",
-    "opt out",
-    "optout",
-    "stop promotions",
-    # Hindi and Hinglish
-    "रोकें",
-    "रोको",
-    "रोक दो",
-    "बंद करें",
-    "बंद करो",
-    "बंद कर दो",
-    "मैसेज बंद करो",
-    "band karo",
-    "band kar do",
-    "band karen",
-    "rok do",
-    "roko",
-    "mat bhejo",
-    "message mat bhejo",
-)
-DEFAULT_OPTIN_KEYWORDS: tuple[str, ...] = (
-    "start",
-    "subscribe",
-    "unstop",
-    "resume",
-    # Hindi and Hinglish
-    "शुरू करें",
-    "शुरू करो",
-    "फिर से शुरू करें",
-    "chalu karo",
-    "shuru karo",
-    "fir se shuru karo",
-)
 KEYWORD_MAX_LENGTH = 40
 EXTRA_KEYWORDS_MAX = 30
 
@@ -76,50 +41,25 @@ CONFIRM_OPT_OUT_TEXT = (
 CONFIRM_OPT_IN_TEXT = "Welcome back! You will get our messages again. Reply STOP to opt out."
 
 
-@dataclass(frozen=True, slots=True)
-class KeywordMatch:
-    action: Action
-    keyword: str
-
-
-def normalise_message(text: str) -> str:
-    """Compatibility form, case-folded, punctuation and symbols as spaces, spaces collapsed.
-
-    Combining marks stay (Devanagari vowel signs are marks); invisible format characters
-    such as zero-width joiners are dropped rather than turned into word breaks.
-    """
-    folded = unicodedata.normalize("NFKC", str(text)).casefold()
-    kept: list[str] = []
-    for ch in folded:
-        category = unicodedata.category(ch)
-        if category == "Cf":
-            continue
-        kept.append(" " if category[0] in {"P", "S", "Z", "C"} else ch)
-    return " ".join("".join(kept).split())
-
-
-KeywordSets = tuple[frozenset[str], frozenset[str]]
-# Every inbound text is checked against its workspace's keywords, so the sets are kept per
+# Every inbound text is checked against its workspace's keywords, so the table is kept per
 # process for a few seconds instead of being read for each message. keywords_update clears
 # this process's copy at once; other processes (workers) see a change within the TTL.
 KEYWORD_CACHE_SECONDS = 10.0
-_keyword_cache: dict[object, tuple[float, KeywordSets]] = {}
+_keyword_cache: dict[object, tuple[float, KeywordTable]] = {}
 
 
-def _keyword_sets(workspace: Workspace) -> KeywordSets:
+def _keyword_table(workspace: Workspace) -> KeywordTable:
     cached = _keyword_cache.get(workspace.pk)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     with workspace_scope(workspace):
         extra = MessagingSettings.objects.first()
-    optout = [*DEFAULT_OPTOUT_KEYWORDS, *(extra.extra_optout_keywords if extra else [])]
-    optin = [*DEFAULT_OPTIN_KEYWORDS, *(extra.extra_optin_keywords if extra else [])]
-    sets = (
-        frozenset(filter(None, map(normalise_message, optout))),
-        frozenset(filter(None, map(normalise_message, optin))),
+    table = keyword_table(
+        extra_optout=extra.extra_optout_keywords if extra else (),
+        extra_optin=extra.extra_optin_keywords if extra else (),
     )
-    _keyword_cache[workspace.pk] = (time.monotonic() + KEYWORD_CACHE_SECONDS, sets)
-    return sets
+    _keyword_cache[workspace.pk] = (time.monotonic() + KEYWORD_CACHE_SECONDS, table)
+    return table
 
 
 def _forget_keywords(workspace_id: object) -> None:
@@ -128,17 +68,9 @@ def _forget_keywords(workspace_id: object) -> None:
 
 def match_keyword(*, workspace: Workspace, text: str | None) -> KeywordMatch | None:
     """The opt-out or re-subscribe keyword the whole message is, if it is one."""
-    if not text or len(text) > 200:
-        return None
-    normalised = normalise_message(text)
-    if not normalised:
-        return None
-    optout, optin = _keyword_sets(workspace)
-    if normalised in optout:
-        return KeywordMatch(action="opt_out", keyword=normalised)
-    if normalised in optin:
-        return KeywordMatch(action="opt_in", keyword=normalised)
-    return None
+    if not text or len(text) > MESSAGE_MAX_CHARS:
+        return None  # never a keyword, so not worth reading the workspace's lists
+    return _keyword_table(workspace).match(text)
 
 
 def _clean_keywords(values: Iterable[str], *, field: str) -> list[str]:
@@ -172,7 +104,9 @@ def keywords_update(
     require_capability(actor.role or "", Capability.CHANNELS_MANAGE)
     extra_out = _clean_keywords(optout, field="extra_optout_keywords")
     extra_in = _clean_keywords(optin, field="extra_optin_keywords")
-    clash = set(extra_out) & (set(extra_in) | set(map(normalise_message, DEFAULT_OPTIN_KEYWORDS)))
+    clash = set(extra_out) & set(extra_in) or {
+        keyword for keyword in extra_out if "opt_in" in BUILT_IN.actions_of(keyword)
+    }
     if clash:
         raise ValidationError(
             {"extra_optout_keywords": [_("A keyword cannot both opt out and opt back in.")]}

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.forms import add_service_errors
 from heroshhi.messaging import keywords
+from heroshhi.messaging.keyword_matcher import DEFAULT_OPTIN_KEYWORDS, DEFAULT_OPTOUT_KEYWORDS
 from heroshhi.messaging.models import MessagingSettings
 from heroshhi.whatsapp import services
 from heroshhi.whatsapp.forms import ChannelCreateForm, ChannelDeleteForm, OptOutKeywordsForm
@@ -66,8 +67,8 @@ def _list_page(
         "channels": _channels(request),
         "form": form or ChannelCreateForm(),
         "keywords_form": keywords_form or _keywords_form(request),
-        "builtin_optout": keywords.DEFAULT_OPTOUT_KEYWORDS,
-        "builtin_optin": keywords.DEFAULT_OPTIN_KEYWORDS,
+        "builtin_optout": DEFAULT_OPTOUT_KEYWORDS,
+        "builtin_optin": DEFAULT_OPTIN_KEYWORDS,
     }
     return render(request, "whatsapp/channels.html", context, status=status)
 

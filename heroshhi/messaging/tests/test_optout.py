@@ -105,6 +105,29 @@ def test_workspace_keywords_extend_the_lists_for_that_workspace_only(world: Worl
     assert keywords.match_keyword(workspace=world.b, text="bas") is None
 
 
+def test_workspace_keywords_get_the_built_in_tolerance(world: World) -> None:
+    keywords.keywords_update(
+        workspace=world.a, actor=_owner(world), optout=["bas"], optin=["haan ji"]
+    )
+    for text in ("bas karo plz", "Kripya bas kar dijiye 🙏", "basss"):
+        match = keywords.match_keyword(workspace=world.a, text=text)
+        assert match is not None, text
+        assert match.action == "opt_out"
+    match = keywords.match_keyword(workspace=world.a, text="haan ji, please")
+    assert match is not None
+    assert (match.action, match.keyword, match.rule) == ("opt_in", "haan ji", "filler")
+    assert keywords.match_keyword(workspace=world.a, text="bas karo yaar, kal baat karte") is None
+
+
+def test_a_workspace_opt_out_keyword_that_reads_as_a_built_in_opt_in_is_refused(
+    world: World,
+) -> None:
+    with pytest.raises(ValidationError):
+        keywords.keywords_update(
+            workspace=world.a, actor=_owner(world), optout=["Startt"], optin=[]
+        )
+
+
 def test_keyword_lists_are_read_once_and_a_change_applies_at_once(
     world: World, django_assert_num_queries
 ) -> None:

@@ -15,6 +15,7 @@ from heroshhi.leads.assignment import assignment_settings_update
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.services import lead_create
 from heroshhi.messaging import keywords, optout
+from heroshhi.messaging.keyword_matcher import normalise_message
 from heroshhi.messaging.models import Conversation, Message, OptOutRecord
 from heroshhi.messaging.sending import window_open
 from heroshhi.whatsapp.models import WebhookDelivery
@@ -270,7 +271,7 @@ def test_an_opt_out_keyword_opts_out_and_confirms(world, channel, wa_simulator, 
         record = OptOutRecord.objects.get()
         confirmation = Message.objects.get(direction=Message.Direction.OUTBOUND)
     assert record.method == OptOutRecord.Method.KEYWORD
-    assert record.trigger == keywords.normalise_message(keyword)
+    assert record.trigger == normalise_message(keyword)
     assert confirmation.body == keywords.CONFIRM_OPT_OUT_TEXT
     wait_until(lambda: _outbox_texts(wa_simulator, channel))
     assert keywords.CONFIRM_OPT_OUT_TEXT in str(_outbox_texts(wa_simulator, channel))
