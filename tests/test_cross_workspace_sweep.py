@@ -445,6 +445,7 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "security:two_factor_disable": Public("turns off the caller's own two-factor"),
     "security:recovery_codes": Public("replaces the caller's own recovery codes"),
     "security:workspace_two_factor": WorkspacePage(_no_kwargs),
+    "security:workspace_member_unlock": WorkspacePage(lambda world: {"user_id": str(world.bob.pk)}),
     "security:my_data": Public("the caller's own account data and deletion"),
     "security:my_data_download": Public("a copy of the caller's own account data"),
     "security:account_delete": Public("deletes the caller's own account"),

@@ -58,7 +58,9 @@ def password_step(request: HttpRequest, form: EmailAuthenticationForm) -> User |
     """Validate the sign-in form under the throttles; the user when the password is right.
 
     Every refusal leaves the same error on the form (see ``forms.INVALID_LOGIN``); only
-    the audit log says why.
+    the audit log says why. Once a cool-off runs (from this attempt on, when this attempt
+    started it) the form also carries how long to wait, which is the same for every
+    address, with an account or not.
     """
     email = str(form.data.get("username", ""))
     ip = client_ip(request)
@@ -68,6 +70,7 @@ def password_step(request: HttpRequest, form: EmailAuthenticationForm) -> User |
         lockout.login_success(email=email, ip=ip)
         return form.get_user()
     if not gate.open:
+        form.retry_after = gate.retry_after
         login_failure_record(
             user=user_by_email(email=email),
             reason="locked_out",
@@ -78,8 +81,11 @@ def password_step(request: HttpRequest, form: EmailAuthenticationForm) -> User |
         return None  # a field was missing: nothing was checked, nothing to count
     account = user_by_email(email=email)
     login_failure_record(user=account, reason=_failure_reason(account))
-    for throttle in lockout.login_failure(email=email, ip=ip):
+    tripped = lockout.login_failure(email=email, ip=ip)
+    for throttle in tripped:
         lockout_record(user=account, throttle=throttle)
+    if tripped:
+        form.retry_after = lockout.login_gate(email=email, ip=ip).retry_after
     return None
 
 

@@ -1,7 +1,9 @@
 """Sign-in, two-factor and password forms.
 
 Sign-in failures share one message whatever the cause (unknown address, wrong password,
-disabled account, cool-off), so the form never tells anyone which addresses have accounts.
+disabled account), so the form never tells anyone which addresses have accounts. A running
+cool-off has its own message (how long to wait, or reset the password), the same for
+every address too; the sign-in page shows it in place of the form's errors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.accounts.lockout import RetryAfter
 from heroshhi.accounts.models import ApiKey, User
 from heroshhi.workspaces.labels import role_choices
 from heroshhi.workspaces.permissions import Role
@@ -71,6 +74,8 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         # Set during a cool-off: the attempt is refused without checking the password.
         self.refuse = False
+        # How long the running cool-off has left, for the page to say so.
+        self.retry_after: RetryAfter | None = None
 
     def clean(self) -> dict[str, Any]:
         if self.refuse:

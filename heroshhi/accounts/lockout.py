@@ -20,7 +20,14 @@ colleague out from elsewhere; the IP ceiling stops one address spraying many e-m
 account cap (NIST SP 800-63B §5.2.2: at most 100 consecutive failures) stops a botnet that
 rotates addresses. A successful sign-in clears the pair and account counters, never the
 IP's, so a valid account of the attacker's own cannot reset the ceiling; a password reset
-clears the account cap, so its owner always has a way back in.
+(or a workspace owner's unlock) releases the account: it ends the account cap and every
+pair lock of that address, so its owner always has a way back in.
+
+The refusal says how long to wait ("Try again in N minutes or reset your password"), the
+same for every address: locks are kept for any string typed, account or not. Pair locks
+are keyed by IP, which cannot be listed, so each address also keeps a note of its newest
+pair lock (for the owner's view of locked members) and of its last release (pair locks
+that started before it no longer refuse).
 
 Failures are counted in sliding windows (the same approximation as
 ``heroshhi.core.ratelimit``); lock expiry is compared with ``clock.now()``, and cache
@@ -30,6 +37,8 @@ timeouts only collect the garbage.
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -143,28 +152,67 @@ def clear(throttle: Throttle, key: str, *, now: float | None = None) -> None:
     cache.delete(_lock_key(throttle, key))
 
 
+# Per-address notes beside the pair locks (see the module docstring).
+_PAIR_LOCK_NOTE = "login-pair-newest"
+_RELEASE_NOTE = "login-released"
+
+
+def _address_note_key(note: str, email: str) -> str:
+    digest = hashlib.sha256(f"{note}\x00{normalise_email(email)}".encode()).hexdigest()[:32]
+    return f"lo:{note}:{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAfter:
+    """How long a refused sign-in waits, as the message says it: whole minutes, rounded up,
+    or whole hours once that reads better."""
+
+    minutes: int
+
+    @classmethod
+    def until(cls, until: float, *, now: float) -> RetryAfter:
+        return cls(minutes=max(1, math.ceil((until - now) / 60)))
+
+    @property
+    def hours(self) -> int | None:
+        return math.ceil(self.minutes / 60) if self.minutes > 90 else None
+
+
 @dataclass(frozen=True, slots=True)
 class LoginGate:
-    """Which sign-in throttle, if any, refuses this attempt before the password is checked."""
+    """Which sign-in throttle, if any, refuses this attempt before the password is checked,
+    and how long the longest of the running cool-offs has left."""
 
     locked_by: str | None
+    retry_after: RetryAfter | None = None
 
     @property
     def open(self) -> bool:
         return self.locked_by is None
 
 
+def _pair_locked_until(email: str, ip: str | None, *, now: float) -> float | None:
+    until = locked_until(LOGIN_PAIR, pair_key(email, ip), now=now)
+    if until is None:
+        return None
+    released = cache.get(_address_note_key(_RELEASE_NOTE, email))
+    if released is not None and until - LOGIN_PAIR.cooloff_seconds <= float(released):
+        return None
+    return until
+
+
 def login_gate(*, email: str, ip: str | None) -> LoginGate:
     now = clock.now()
     checks = (
-        (LOGIN_IP, ip_key(ip)),
-        (LOGIN_PAIR, pair_key(email, ip)),
-        (LOGIN_ACCOUNT, normalise_email(email)),
+        (LOGIN_IP, locked_until(LOGIN_IP, ip_key(ip), now=now)),
+        (LOGIN_PAIR, _pair_locked_until(email, ip, now=now)),
+        (LOGIN_ACCOUNT, locked_until(LOGIN_ACCOUNT, normalise_email(email), now=now)),
     )
-    for throttle, key in checks:
-        if is_locked(throttle, key, now=now):
-            return LoginGate(locked_by=throttle.name)
-    return LoginGate(locked_by=None)
+    locked = [(throttle, until) for throttle, until in checks if until is not None]
+    if not locked:
+        return LoginGate(locked_by=None)
+    latest = max(until for _throttle, until in locked)
+    return LoginGate(locked_by=locked[0][0].name, retry_after=RetryAfter.until(latest, now=now))
 
 
 def login_failure(*, email: str, ip: str | None) -> list[str]:
@@ -175,7 +223,14 @@ def login_failure(*, email: str, ip: str | None) -> list[str]:
         (LOGIN_IP, ip_key(ip)),
         (LOGIN_ACCOUNT, normalise_email(email)),
     )
-    return [t.name for t, key in counted if record_failure(t, key, now=now)]
+    tripped = [t.name for t, key in counted if record_failure(t, key, now=now)]
+    if LOGIN_PAIR.name in tripped:
+        cache.set(
+            _address_note_key(_PAIR_LOCK_NOTE, email),
+            now + LOGIN_PAIR.cooloff_seconds,
+            timeout=LOGIN_PAIR.cooloff_seconds + _GRACE_SECONDS,
+        )
+    return tripped
 
 
 def login_success(*, email: str, ip: str | None) -> None:
@@ -185,8 +240,37 @@ def login_success(*, email: str, ip: str | None) -> None:
 
 
 def account_release(*, email: str) -> None:
-    """End the account cap after its owner proved control of the mailbox (reset)."""
-    clear(LOGIN_ACCOUNT, normalise_email(email))
+    """End the account cap and every pair lock of this address, after its owner proved
+    control of the mailbox (reset) or a workspace owner unlocked the member."""
+    now = clock.now()
+    clear(LOGIN_ACCOUNT, normalise_email(email), now=now)
+    cache.delete(_address_note_key(_PAIR_LOCK_NOTE, email))
+    cache.set(
+        _address_note_key(_RELEASE_NOTE, email),
+        now,
+        timeout=LOGIN_PAIR.cooloff_seconds + _GRACE_SECONDS,
+    )
+
+
+def accounts_locked_until(*, emails: Iterable[str]) -> dict[str, float]:
+    """For each address with a running account cap or an unreleased pair lock (from any
+    IP), when the later of them ends; addresses not locked are left out."""
+    now = clock.now()
+    wanted = {normalise_email(email): email for email in emails}
+    keys = {
+        email: (
+            _lock_key(LOGIN_ACCOUNT, normalised),
+            _address_note_key(_PAIR_LOCK_NOTE, email),
+        )
+        for normalised, email in wanted.items()
+    }
+    found = cache.get_many([key for pair in keys.values() for key in pair])
+    locked: dict[str, float] = {}
+    for email, pair in keys.items():
+        ends = [float(found[key]) for key in pair if key in found and float(found[key]) > now]
+        if ends:
+            locked[email] = max(ends)
+    return locked
 
 
 def reset_request_allowed(*, email: str, ip: str | None) -> bool:

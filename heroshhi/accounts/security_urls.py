@@ -23,4 +23,9 @@ urlpatterns = [
         views.workspace_two_factor_view,
         name="workspace_two_factor",
     ),
+    path(
+        "security/workspaces/<slug:slug>/members/<uuid:user_id>/unlock/",
+        views.workspace_member_unlock_view,
+        name="workspace_member_unlock",
+    ),
 ]

@@ -1,12 +1,18 @@
-"""Reads about a user's own sign-in security: two-factor state, sessions, owned workspaces."""
+"""Reads about a user's own sign-in security: two-factor state, sessions, owned workspaces,
+and the sign-in locks of the members of those workspaces."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from django.db.models import F, QuerySet
 
-from heroshhi.accounts import usercrypto
+from heroshhi.accounts import lockout, usercrypto
 from heroshhi.accounts.models import ApiKey, RecoveryCode, TotpDevice, User, UserSession
-from heroshhi.workspaces.models import Workspace
+from heroshhi.core.tenancy import workspace_scope
+from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 from heroshhi.workspaces.selectors import memberships_of_user
 
@@ -51,6 +57,48 @@ def workspaces_with_security_settings(*, user: User) -> list[Workspace]:
         for membership in memberships_of_user(user=user)
         if has_capability(membership.role, Capability.SECURITY_SETTINGS)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedMember:
+    user: User
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceLocks:
+    workspace: Workspace
+    members: list[LockedMember]
+
+
+def members_locked_out(*, workspace: Workspace) -> list[LockedMember]:
+    """Members whose sign-in is locked now (account cap, or a pair lock from any network),
+    the lock ending soonest first."""
+    with workspace_scope(workspace):
+        users = [m.user for m in Membership.objects.select_related("user").order_by("created_at")]
+    ends = lockout.accounts_locked_until(emails=[user.email for user in users])
+    locked = [
+        LockedMember(user=user, until=datetime.fromtimestamp(ends[user.email], tz=UTC))
+        for user in users
+        if user.email in ends
+    ]
+    return sorted(locked, key=lambda member: member.until)
+
+
+def workspace_locks(*, workspaces: Iterable[Workspace]) -> list[WorkspaceLocks]:
+    """Each workspace with its locked members, for the owner's security page."""
+    return [
+        WorkspaceLocks(workspace=workspace, members=members_locked_out(workspace=workspace))
+        for workspace in workspaces
+    ]
+
+
+def workspace_member(*, workspace: Workspace, user_id: object) -> User | None:
+    """The member of ``workspace`` with this user id, or None (no such user, or not one of
+    its members)."""
+    with workspace_scope(workspace):
+        membership = Membership.objects.select_related("user").filter(user_id=user_id).first()
+    return None if membership is None else membership.user
 
 
 def user_by_email(*, email: str) -> User | None:

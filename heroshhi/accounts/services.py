@@ -201,6 +201,10 @@ def login_failure_record(
     )
 
 
+# The reason of the ``authn_lockout`` event that records an owner ending a member's lock.
+LOCKOUT_RELEASED_BY_OWNER = "released_by_owner"
+
+
 @transaction.atomic
 def lockout_record(*, user: User | None, throttle: str) -> None:
     """Audit the start of a cool-off (``throttle`` names which one, see ``lockout``)."""
@@ -226,6 +230,27 @@ def mfa_failure_record(*, user: User, reason: str, step: str) -> None:
         reason=reason,
         metadata={"step": step},
     )
+
+
+@transaction.atomic
+def member_sign_in_unlock(*, workspace: Workspace, actor: Actor, member: User) -> None:
+    """A workspace owner ends a member's sign-in lock, as a password reset would (the
+    account cap and every pair lock of the member's address; an IP's ceiling stays).
+
+    The caller has checked that ``member`` belongs to ``workspace``. The audit event names
+    the member by id; the lock itself ends once the event is committed.
+    """
+    if actor.role is None or not has_capability(actor.role, Capability.SECURITY_SETTINGS):
+        raise PermissionDenied(Capability.SECURITY_SETTINGS.value)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.AUTHN_LOCKOUT,
+        outcome=Outcome.SUCCESS,
+        target=_user_target(member),
+        reason=LOCKOUT_RELEASED_BY_OWNER,
+    )
+    transaction.on_commit(partial(lockout.account_release, email=member.email))
 
 
 def user_session_touch(*, user: User, session_key: str, ip: str | None, user_agent: str) -> None:

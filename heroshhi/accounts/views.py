@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,10 +46,13 @@ from heroshhi.accounts.selectors import (
     totp_secret,
     user_has_two_factor,
     user_sessions_list,
+    workspace_locks,
+    workspace_member,
     workspaces_with_security_settings,
 )
 from heroshhi.accounts.services import (
     LOGOUT_BY_USER,
+    member_sign_in_unlock,
     password_reset_complete,
     password_reset_request,
     recovery_codes_regenerate,
@@ -195,13 +199,15 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 def _security_page(request: HttpRequest, **forms: Any) -> HttpResponse:
     user = _signed_in_user(request)
+    owned = workspaces_with_security_settings(user=user)
     context = {
         "has_two_factor": user_has_two_factor(user=user),
         "recovery_codes_left": recovery_codes_left(user=user),
         "user_sessions": user_sessions_list(user=user),
         "current_session_key": request.session.session_key,
         "password_form": forms.get("password_form") or PasswordChangeForm(user),
-        "owned_workspaces": workspaces_with_security_settings(user=user),
+        "owned_workspaces": owned,
+        "workspace_locks": workspace_locks(workspaces=owned),
         "idle_minutes": sessions.idle_seconds() // 60,
         "absolute_hours": sessions.absolute_seconds() // 3600,
     }
@@ -386,4 +392,29 @@ def workspace_two_factor_view(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, _("Members of this workspace now need two-factor sign-in."))
     elif changed:
         messages.success(request, _("Two-factor sign-in is no longer required in this workspace."))
+    return redirect("security:index")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_member_unlock_view(
+    request: HttpRequest, slug: str, user_id: uuid.UUID
+) -> HttpResponse:
+    """The owner ends a member's sign-in lock from the security page."""
+    user = _signed_in_user(request)
+    membership = membership_for_slug(user=user, slug=slug)
+    if membership is None:
+        raise Http404  # the same answer as for a workspace that does not exist
+    require_capability(membership.role, Capability.SECURITY_SETTINGS)
+    member = workspace_member(workspace=membership.workspace, user_id=user_id)
+    if member is None:
+        raise Http404
+    if request.method != "POST":
+        return redirect("security:index")
+    member_sign_in_unlock(
+        workspace=membership.workspace,
+        actor=Actor.user(user.pk, role=membership.role),
+        member=member,
+    )
+    messages.success(request, _("The sign-in lock has ended. They can sign in again now."))
     return redirect("security:index")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
+
 from heroshhi.accounts import lockout
 from heroshhi.accounts.tests.conftest import FrozenClock
 
@@ -46,3 +48,49 @@ def test_cache_keys_carry_no_email(clock: FrozenClock):
     assert key == lockout.pair_key("alice@a.example", "203.0.113.5")
     assert "alice" not in lockout._count_key(lockout.LOGIN_PAIR, key, 1)
     assert "alice" not in lockout._lock_key(lockout.LOGIN_PAIR, key)
+
+
+def test_the_wait_is_told_in_minutes_rounded_up_then_in_hours():
+    assert lockout.RetryAfter.until(1000.5, now=1000.0).minutes == 1
+    assert lockout.RetryAfter.until(1000.0 + 15 * 60, now=1000.0).minutes == 15
+    assert lockout.RetryAfter.until(1000.0 + 15 * 60 + 1, now=1000.0).minutes == 16
+    assert lockout.RetryAfter(minutes=90).hours is None
+    assert lockout.RetryAfter(minutes=91).hours == 2
+    assert lockout.RetryAfter(minutes=24 * 60).hours == 24
+
+
+def test_the_gate_waits_for_the_longest_running_cool_off(clock: FrozenClock):
+    email, ip = "someone@example.test", "203.0.113.5"
+    for _ in range(lockout.LOGIN_PAIR.threshold):
+        lockout.login_failure(email=email, ip=ip)
+    until = clock.now + lockout.LOGIN_ACCOUNT.cooloff_seconds
+    cache.set(lockout._lock_key(lockout.LOGIN_ACCOUNT, email), until)
+    gate = lockout.login_gate(email=email, ip=ip)
+    assert gate.locked_by == lockout.LOGIN_PAIR.name
+    assert gate.retry_after == lockout.RetryAfter(minutes=24 * 60)
+
+
+def test_a_release_ends_the_pair_locks_of_an_address_but_not_later_ones(clock: FrozenClock):
+    email = "someone@example.test"
+    for ip in ("203.0.113.5", "198.51.100.7"):
+        for _ in range(lockout.LOGIN_PAIR.threshold):
+            lockout.login_failure(email=email, ip=ip)
+    assert set(lockout.accounts_locked_until(emails=[email])) == {email}
+    clock.advance(10)
+    lockout.account_release(email=email)
+    assert lockout.login_gate(email=email, ip="203.0.113.5").open
+    assert lockout.login_gate(email=email, ip="198.51.100.7").open
+    assert lockout.accounts_locked_until(emails=[email]) == {}
+    clock.advance(10)
+    for _ in range(lockout.LOGIN_PAIR.threshold):
+        lockout.login_failure(email=email, ip="203.0.113.5")
+    assert not lockout.login_gate(email=email, ip="203.0.113.5").open
+    assert lockout.accounts_locked_until(emails=[email]) == {
+        email: clock.now + lockout.LOGIN_PAIR.cooloff_seconds
+    }
+
+
+def test_the_per_address_notes_carry_no_email():
+    key = lockout._address_note_key("login-released", "Alice@A.example")
+    assert "alice" not in key.lower()
+    assert key == lockout._address_note_key("login-released", " alice@a.example")

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from conftest import PASSWORD, World
+from heroshhi.accounts import lockout
 from heroshhi.accounts.forms import INVALID_LOGIN
 from heroshhi.accounts.models import User, UserSession
 from heroshhi.accounts.tests.conftest import FrozenClock, assert_no_personal_data, events, login
@@ -86,6 +87,59 @@ def test_it_locks_the_pair_after_five_failures_and_refuses_the_right_password_al
     assert refused.status_code == 200
     assert not signed_in(client)
     assert error_html(refused) == error_html(wrong)
+
+
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+NONCE = re.compile(r' nonce="[^"]+"')
+
+
+def page_without(response, typed_email: str) -> str:
+    """The page minus what differs on every response (CSRF token, CSP nonce) and the
+    address the visitor typed, which the form shows back to them."""
+    page = CSRF_TOKEN.sub("", NONCE.sub("", response.content.decode()))
+    return page.replace(typed_email, "EMAIL")
+
+
+def test_after_the_limit_every_address_is_told_the_same_wait_and_the_way_out(
+    world: World, clock: FrozenClock
+):
+    pages = {}
+    for email in (world.alice.email, "nobody@nowhere.example"):
+        client = Client()
+        fail_times(client, email, 4)
+        fifth = login(client, email, WRONG)
+        right_password = login(client, email)
+        assert (fifth.status_code, right_password.status_code) == (200, 200)
+        pages[email] = [page_without(fifth, email), page_without(right_password, email)]
+        message = error_html(right_password)
+        assert "Too many attempts. Try again in 15 minutes or" in message
+        assert '<a href="/accounts/password/reset/">reset your password</a>' in message
+        assert str(INVALID_LOGIN) not in message
+    assert pages[world.alice.email] == pages["nobody@nowhere.example"]
+    assert pages[world.alice.email][0] == pages[world.alice.email][1]
+
+
+def test_the_wait_counts_down_in_whole_minutes_rounded_up(client, world: World, clock: FrozenClock):
+    fail_times(client, world.alice.email, 5)
+    clock.advance(5 * 60 + 1)  # 599 s left
+    assert "Try again in 10 minutes or" in error_html(login(client, world.alice.email))
+    clock.advance(9 * 60 + 30)  # 29 s left
+    assert "Try again in 1 minute or" in error_html(login(client, world.alice.email))
+
+
+def test_a_wrong_password_before_the_limit_gets_the_plain_error(client, world: World, clock):
+    fail_times(client, world.alice.email, 3)
+    message = error_html(login(client, world.alice.email, WRONG))
+    assert str(INVALID_LOGIN) in message
+    assert "Too many attempts" not in message
+
+
+def test_a_password_reset_lets_the_owner_in_from_the_network_the_lock_was_on(
+    client, world: World, clock: FrozenClock
+):
+    fail_times(client, world.alice.email, 5)
+    lockout.account_release(email=world.alice.email)  # what completing a reset does
+    assert login(client, world.alice.email).status_code == 302
 
 
 def test_it_lets_the_right_password_in_again_after_the_cool_off(
