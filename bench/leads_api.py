@@ -1,101 +1,71 @@
 """Lead creation through the real HTTP API: ``.venv/bin/python bench/leads_api.py``.
 
-Starts gunicorn with ``config/gunicorn.py`` (gthread, 2 workers x 4 threads, as in
-production) on a free loopback port, against a throw-away database, and posts from this
-process with keep-alive HTTP clients (``httpx``) using an owner API key:
+Starts the web server as production does (``--server``, 2 processes x 4 threads by
+default) on a throw-away PostgreSQL database, beside a one-INSERT ceiling server with the
+same settings (``bench/ceiling.py``), and at concurrency 1, 4 and 16 measures first the
+ceiling, then ``POST /api/v1/leads`` with one new lead per request and an owner API key:
+requests per second, p50 and p99, and the share of the ceiling (the budget: ≥ 1,000/s and
+≥ 40 % of the ceiling at concurrency 16). The client is ``wrk`` (``bench/httpbench.py``)
+cycling through bodies made beforehand, each with a new phone number, so every request
+creates a lead: validation, encryption, blind indexes, dedupe against the live leads, the
+timeline and the audit chain, which is verified at the end.
 
-* ``POST /api/v1/leads/batch`` with batches of 500 new leads (``--batched`` leads in all,
-  ``--clients`` concurrent clients): leads per second, every item checked ``created``;
-* ``POST /api/v1/leads`` one lead per request (``--singles`` requests): requests per
-  second and p50/p95 latency.
+``--leads N`` prefills the workspace first (the budget case is 100,000) through the seeding
+of ``bench/leads.py``: ``bulk_create`` in batches of 5,000, encrypted, with blind indexes and
+name tokens. The API rate limit is raised for the server under test; nothing else differs
+from a production start. ``REDIS_URL`` (cache, rate limits) and ``CELERY_BROKER_URL`` are
+passed to the server when set, as production would have them.
 
-Every lead goes through validation, encryption, blind indexes, dedupe against the live
-leads (``--leads`` seeded first, 0 by default), the timeline and the audit chain, which is
-verified at the end. The API rate limit (100 requests a minute per key by default) is
-raised for the server under test; nothing else differs from a production start.
+``DATABASE_URL`` is an admin connection; ``<its database>_bench_api`` is created there and
+dropped at the end::
 
-Databases as in ``bench/leads.py``: SQLite in a temporary folder by default, or with
-``DATABASE_URL`` (an admin connection) a database ``heroshhi_bench_api`` created and
-dropped on that server::
-
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/leads_api.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h6 REDIS_URL=redis://127.0.0.1:6379/6 \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/7 .venv/bin/python bench/leads_api.py --leads 100000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
+from pathlib import Path
 from typing import Any
 
-import leads as bench  # bench/leads.py: database, Django setup, seeding, names
+import ceiling
+import httpbench
+import leads as bench  # bench/leads.py: Django setup, seeding, names
+from httpbench import Server
 
-BATCH = 500
+LEVELS = (1, 4, 16)
+PASSTHROUGH = ("REDIS_URL", "CELERY_BROKER_URL")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=0, help="leads to seed first")
-    parser.add_argument("--batched", type=int, default=50_000, help="leads sent in batches")
-    parser.add_argument("--singles", type=int, default=2_000, help="single-lead requests")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--leads", type=int, default=0, help="leads to prefill (budget: 100000)")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each run")
+    parser.add_argument("--server", choices=httpbench.SERVERS, default=httpbench.PRODUCTION_SERVER)
+    parser.add_argument("--workers", type=int, default=2, help="web server processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per process")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "")
-    with tempfile.TemporaryDirectory(prefix="heroshhi-bench-") as workdir:
-        if admin_url:
-            with bench._postgres_bench_database(admin_url, "heroshhi_bench_api") as url:
-                bench._setup_django(workdir, url)
-                _run(args, workdir=workdir, database_url=url)
-        else:
-            bench._setup_django(workdir, None)
-            _run(args, workdir=workdir, database_url="")
+    if not admin_url.startswith("postgres"):
+        raise SystemExit("bench/leads_api.py needs DATABASE_URL=postgres://… (an admin connection)")
+    passthrough = {name: os.environ[name] for name in PASSTHROUGH if os.environ.get(name)}
+    server = Server(kind=args.server, workers=args.workers, threads=args.threads)
+    with (
+        tempfile.TemporaryDirectory(prefix="heroshhi-bench-") as workdir,
+        httpbench.bench_database(admin_url, "api") as database_url,
+    ):
+        bench._setup_django(workdir, database_url)
+        env = {**httpbench.server_environment(workdir=workdir, database_url=database_url)}
+        env.update(passthrough)
+        _run(args, server=server, env=env, workdir=Path(workdir))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_gunicorn(*, workdir: str, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "false",
-        "HEROSHHI_VAR_DIR": workdir,  # the same keys as this process
-        "HEROSHHI_BIND": f"127.0.0.1:{port}",
-        "HEROSHHI_API_RATE_LIMIT": "100000000",
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "4",
-    }
-    env.pop("DATABASE_URL", None)
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"],
-        cwd=bench.ROOT,
-        env=env,
-    )
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.3)
-    server.terminate()
-    raise RuntimeError("gunicorn did not come up")
-
-
-def _item(n: int) -> dict[str, Any]:
+def lead_body(n: int) -> bytes:
     names = bench.FIRST_NAMES, bench.LAST_NAMES
     item: dict[str, Any] = {
         "name": f"{names[0][n % len(names[0])]} {names[1][n % len(names[1])]}",
@@ -108,56 +78,17 @@ def _item(n: int) -> dict[str, Any]:
         item["email"] = f"lead{n}@example.com"
     if n % 2:
         item["tags"] = ["hot"]
-    return item
+    return json.dumps(item, separators=(",", ":")).encode()
 
 
-def _in_threads(clients: int, work: list[Any], send: Any) -> float:
-    """Run ``send(client, unit)`` over ``work`` from ``clients`` threads; wall seconds."""
-    import httpx
-
-    queue = list(reversed(work))
-    lock = threading.Lock()
-    failures: list[BaseException] = []
-
-    def worker() -> None:
-        with httpx.Client(timeout=120) as client:
-            while True:
-                with lock:
-                    if not queue or failures:
-                        return
-                    unit = queue.pop()
-                try:
-                    send(client, unit)
-                except BaseException as exc:  # reported below, after the threads end
-                    failures.append(exc)
-                    return
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return time.perf_counter() - started
-
-
-def _run(args: argparse.Namespace, *, workdir: str, database_url: str) -> None:
-    from django.core.management import call_command
-    from django.db import connection
-
+def _setup(prefill: int) -> tuple[Any, str]:
+    """The workspace (owner, two sales members, stages, ``prefill`` leads) and an owner key."""
     from heroshhi.accounts.services import api_key_create, user_create
-    from heroshhi.audit.services import chain_for
-    from heroshhi.audit.verify import verify_chain
     from heroshhi.core.actors import Actor
-    from heroshhi.core.tenancy import workspace_scope
-    from heroshhi.leads.models import Lead
     from heroshhi.leads.services import stages_ensure_defaults
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import membership_create, workspace_create
 
-    print(f"{connection.vendor}; gunicorn gthread 2x4 on loopback, {args.clients} clients\n")
     password = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
     owner = user_create(email="owner@bench.heroshhi.test", password=password)
     workspace = workspace_create(
@@ -172,10 +103,13 @@ def _run(args: argparse.Namespace, *, workdir: str, database_url: str) -> None:
         for n in (1, 2)
     ]
     stages = stages_ensure_defaults(workspace=workspace)
-    if args.leads:
+    if prefill:
+        started = time.perf_counter()
         bench._seed(
-            workspace=workspace, stage_ids=[s.pk for s in stages], members=sales, count=args.leads
+            workspace=workspace, stage_ids=[s.pk for s in stages], members=sales, count=prefill
         )
+        elapsed = time.perf_counter() - started
+        print(f"prefill: {prefill:,} leads in {elapsed:.1f} s ({prefill / elapsed:,.0f}/s)")
     key = api_key_create(
         workspace=workspace,
         actor=Actor.user("bench", role=Role.OWNER),
@@ -183,62 +117,70 @@ def _run(args: argparse.Namespace, *, workdir: str, database_url: str) -> None:
         name="bench",
         role=Role.OWNER,
     ).plaintext
-    # The server runs the plain settings, whose cache (rate limits) is a database table.
+    # Without REDIS_URL the server's cache (rate limits) is this database table.
+    from django.core.management import call_command
+
     call_command("createcachetable", "heroshhi_cache", verbosity=0)
-    port = _free_port()
-    server = _start_gunicorn(workdir=workdir, database_url=database_url, port=port)
-    base = f"http://127.0.0.1:{port}/api/v1/leads"
+    return workspace, key
+
+
+def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workdir: Path) -> None:
+    from django.db import connection
+
+    workspace, key = _setup(args.leads)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    connection.close()  # the servers are measured, not this process
     headers = {"Authorization": f"Bearer {key}"}
-    first = bench.FIRST_PHONE and args.leads  # new numbers after the seeded ones
-    try:
-        warm = [list(range(first + n * 10, first + n * 10 + 10)) for n in range(4)]
-        _in_threads(args.clients, warm, lambda c, u: _post_batch(c, base, headers, u))
-        first += 40
+    bodies = workdir / "leads.bodies"
+    serial = args.leads  # new phone numbers after the prefilled ones
+    posted = 0
+    print(
+        f"\n{server.label}; wrk, {args.seconds:.0f} s a run; {args.leads:,} leads before; "
+        f"load average {httpbench.load_average()}\n"
+    )
+    print(httpbench.header_line())
+    with ceiling.running(server, env) as top, httpbench.serving(server, env) as base:
+        url = f"{base}/api/v1/leads"
+        for concurrency in (4, *LEVELS):  # the first run warms the server up
+            warming = posted == 0
+            seconds = 2 if warming else args.seconds
+            limit = top.measure(concurrency, seconds)
+            count = httpbench.enough(limit.rate, seconds)
+            httpbench.write_bodies(
+                bodies, (("", lead_body(n)) for n in range(serial, serial + count))
+            )
+            load = httpbench.wrk(
+                url, bodies, concurrency=concurrency, seconds=seconds, expect=201, headers=headers
+            )
+            serial += count
+            posted += load.requests
+            if warming:
+                continue
+            print(httpbench.figure_line(f"one INSERT (ceiling), c={concurrency}", limit))
+            print(httpbench.figure_line(f"POST /api/v1/leads, c={concurrency}", load, limit))
+    print(f"\nload average {httpbench.load_average()}")
+    _check(workspace, created_at_least=args.leads + posted)
 
-        batches = [
-            list(range(start, min(start + BATCH, first + args.batched)))
-            for start in range(first, first + args.batched, BATCH)
-        ]
-        elapsed = _in_threads(args.clients, batches, lambda c, u: _post_batch(c, base, headers, u))
-        label = f"POST /leads/batch ({BATCH} a request), {args.batched:,} leads"
-        print(f"{label:<52} {args.batched / elapsed:>9,.0f} leads/s   ({elapsed:.1f} s)")
-        first += args.batched
 
-        latencies: list[float] = []
+def _check(workspace: Any, *, created_at_least: int) -> None:
+    """Every answered request made its lead, and the audit chain holds."""
+    from heroshhi.audit.services import chain_for
+    from heroshhi.audit.verify import verify_chain
+    from heroshhi.core.tenancy import workspace_scope
+    from heroshhi.leads.models import Lead
 
-        def post_one(client: Any, n: int) -> None:
-            started = time.perf_counter()
-            response = client.post(base, json=_item(n), headers=headers)
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 201, response.text
-
-        elapsed = _in_threads(args.clients, list(range(first, first + args.singles)), post_one)
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-        label = f"POST /leads (one lead a request), {args.singles:,} requests"
-        print(f"{label:<52} {args.singles / elapsed:>9,.0f} req/s")
-        print(
-            f"{'  latency':<52} p50 {statistics.median(latencies):6.1f} ms  p95 {cuts[94]:6.1f} ms"
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     with workspace_scope(workspace):
         total = Lead.objects.count()
-    expected = args.leads + 40 + args.batched + args.singles
-    assert total == expected, f"{total} leads stored, {expected} expected"
+    # A request still in flight when wrk stops its clock is created but not counted.
+    assert total >= created_at_least, f"{total:,} leads stored, {created_at_least:,} answered"
     started = time.perf_counter()
     result = verify_chain(chain_for(workspace))
-    assert result.ok, result
-    label = "audit chain verified (every lead has its event)"
-    print(f"{label:<52} {time.perf_counter() - started:>9.1f} s")
-
-
-def _post_batch(client: Any, base: str, headers: dict[str, str], numbers: list[int]) -> None:
-    response = client.post(
-        f"{base}/batch", json={"items": [_item(n) for n in numbers]}, headers=headers
-    )
-    assert response.status_code == 200, response.text[:500]
-    assert response.json()["created"] == len(numbers), response.text[:500]
+    elapsed = time.perf_counter() - started
+    verdict = "verified" if result.ok else f"BROKEN: {result}"
+    print(f"{total:,} leads stored; audit chain {verdict} in {elapsed:.1f} s")
+    if not result.ok:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
