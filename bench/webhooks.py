@@ -1,36 +1,38 @@
-"""WhatsApp webhook intake at rising concurrency: ``.venv/bin/python bench/webhooks.py``.
+"""WhatsApp webhook intake: ``.venv/bin/python bench/webhooks.py``.
 
-Starts the real stack on a throw-away database, POSTs signed Cloud API webhooks at
-concurrency 1, 4, 16 and 32, and prints for each level:
+Starts the stack as a 2-core production start runs it (the web server, 2 processes x 4
+threads; one Celery worker with 2 processes at its default lowered priority) on a
+throw-away PostgreSQL database, beside a one-INSERT ceiling server with the same settings
+(``bench/ceiling.py``). For one and for 20 events per POST, at concurrency 4 and 16, it
+measures first the ceiling and then the webhook, and prints:
 
-* ack latency p50 / p99 (the budget: p99 ≤ 50 ms): store the body, answer 200;
-* ack throughput (requests/s the web server acknowledged);
+* acks/s and ack p50 / p99, with the acks as a share of the ceiling (the budget: ≥ 60 %,
+  p99 ≤ 50 ms at concurrency 4): verify the signature, store the body, answer 200;
 * processed events/s: items fully applied by the workers, from the first POST until no
-  delivery is left unprocessed (the budget: ≥ 3,000 events/s on 2 cores with PostgreSQL).
-  An item is an inbound message (lead matched, message encrypted, conversation, counters
-  and timeline updated) or, with ``--statuses``, a delivery status of one of our sends.
+  delivery is left unprocessed (the budget: ≥ 1,000/s with one event per POST, ≥ 3,000/s
+  with 20). An item is an inbound message (lead matched, message encrypted, conversation,
+  counters and timeline updated) or, with ``--statuses``, a delivery status of one of our
+  sends.
 
-First every contact of the pool writes once (that creates their leads; the rate is printed),
-so the levels measure contacts the business already talks to. ``--batch`` items go in each
-POST, as Meta batches them under load; ``--statuses 0.5`` makes half of them statuses
-(sent, delivered, read of sends seeded before each level).
+The client is ``wrk`` (``bench/httpbench.py``): every body is made and signed beforehand
+with new message ids, twice as many as the ceiling's rate could send in the run, and the
+Lua script sends each once. First every contact of the pool writes once (that creates
+their leads), so the runs measure contacts the business already talks to; ``--statuses
+0.5`` makes half of each POST's items statuses (sent, delivered, read of sends seeded
+before each run).
 
 What it needs (it refuses to run without both; SQLite cannot take a web server and a worker
 writing at once at these rates):
 
-* ``DATABASE_URL``: an admin connection to PostgreSQL, e.g.
-  ``postgres://postgres@127.0.0.1:5432/postgres``. The database ``heroshhi_bench_webhooks``
-  is created there and dropped at the end.
-* ``CELERY_BROKER_URL``: Redis (or RabbitMQ), e.g. ``redis://127.0.0.1:6379/1``.
-  ``REDIS_URL`` (cache, rate limits) is used when set.
+* ``DATABASE_URL``: an admin connection to PostgreSQL; the database
+  ``<its name>_bench_webhooks`` is created there and dropped at the end.
+* ``CELERY_BROKER_URL``: Redis (or RabbitMQ). ``REDIS_URL`` (cache, rate limits) is used
+  when set.
 
-It runs gunicorn (``--web-workers`` processes, 4 threads each) and one Celery worker
-(``--task-workers`` processes) as subprocesses, with keys and files in a temporary folder;
-the load comes from separate processes::
+::
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-    CELERY_BROKER_URL=redis://127.0.0.1:6379/1 REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/webhooks.py --requests 400 --batch 20 --statuses 0.5
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h6 REDIS_URL=redis://127.0.0.1:6379/6 \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/7 .venv/bin/python bench/webhooks.py
 """
 
 from __future__ import annotations
@@ -38,144 +40,29 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import http.client
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "heroshhi_bench_webhooks"
+import ceiling
+import httpbench
+from httpbench import Server
+
 APP_SECRET = "bench-app-secret"  # noqa: S105 -- throw-away channel
 PASSWORD = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
 PHONE_NUMBER_ID = "100000000000001"
-LEVELS = (1, 4, 16, 32)
-
-
-# The stack ------------------------------------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-@contextmanager
-def _bench_database(admin_url: str) -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(drop)
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
-    try:
-        yield _with_database(admin_url, BENCH_DATABASE)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(drop)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment(workdir: str, database_url: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HEROSHHI_MASTER_KEYS", "HEROSHHI_MASTER_KEYS_FILE")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_ENV="development",
-        DJANGO_DEBUG="false",
-        HEROSHHI_VAR_DIR=workdir,
-        DATABASE_URL=database_url,
-        HEROSHHI_WEBHOOK_RATE_LIMIT="100000000",
-        LOG_LEVEL="warning",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-@contextmanager
-def _processes(env: dict[str, str], *, port: int, web: int, tasks: int) -> Iterator[None]:
-    bin_dir = Path(sys.executable).parent
-    web_server = subprocess.Popen(  # noqa: S603 -- our own interpreter and apps
-        [
-            str(bin_dir / "gunicorn"),
-            "config.wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={web}",
-            "--threads=4",
-            "--worker-class=gthread",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery",
-            "worker",
-            f"--concurrency={tasks}",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        _wait_for_port(port)
-        yield
-    finally:
-        for process in (web_server, worker):
-            process.terminate()
-        for process in (web_server, worker):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"the web server did not listen on {port} within {timeout:.0f} s")
+LEVELS = (4, 16)
+BATCHES = (1, 20)
+STATUS_STEPS = ("sent", "delivered", "read")
 
 
 # Load -----------------------------------------------------------------------------------
@@ -218,86 +105,6 @@ def _body(messages: list[tuple[int, int]], statuses: list[tuple[int, str]]) -> b
         "entry": [{"id": "200000000000001", "changes": [{"field": "messages", "value": value}]}],
     }
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-# Load generators run in their own processes: client threads sharing one interpreter would
-# queue on its lock and add that wait to the latencies measured.
-CLIENT_PROCESSES = 4
-
-
-def _post_all(url: str, shares: list[list[tuple[bytes, str]]], start: Any, out: Any) -> None:
-    """One load-generator process: a thread and a keep-alive connection per share."""
-    import http.client
-
-    parts = urlsplit(url)
-    latencies: list[float] = []
-    failures: list[int] = []
-    lock = threading.Lock()
-
-    def work(share: list[tuple[bytes, str]]) -> None:
-        connection = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=60)
-        start.wait()
-        for body, signature in share:
-            started = time.perf_counter()
-            connection.request(
-                "POST",
-                parts.path,
-                body=body,
-                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-            )
-            response = connection.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                latencies.append(elapsed)
-                if response.status != 200:
-                    failures.append(response.status)
-        connection.close()
-
-    threads = [threading.Thread(target=work, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.send((latencies, failures))
-
-
-def _fire(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], float, float]:
-    """POST every body over ``concurrency`` connections; (ack latencies in ms, the moment
-    the first POST went out, seconds until the last was acknowledged)."""
-    import multiprocessing
-
-    signed = [
-        (body, "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest())
-        for body in bodies
-    ]
-    shares = [signed[n::concurrency] for n in range(concurrency)]
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    processes, pipes = [], []
-    for p in range(min(concurrency, CLIENT_PROCESSES)):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_post_all, args=(url, shares[p::CLIENT_PROCESSES], start, sender)
-        )
-        process.start()
-        processes.append(process)
-        pipes.append(receiver)
-    time.sleep(1.0)  # every process up and connected before the clock starts
-    started = time.perf_counter()
-    start.set()
-    latencies: list[float] = []
-    failures: list[int] = []
-    for receiver in pipes:
-        got, failed = receiver.recv()
-        latencies += got
-        failures += failed
-    wall = time.perf_counter() - started
-    for process in processes:
-        process.join()
-    if failures:
-        raise SystemExit(f"{len(failures)} webhook POSTs failed, e.g. HTTP {failures[0]}")
-    return latencies, started, wall
 
 
 def _wait_processed(workspace: Any, timeout: float) -> float:
@@ -346,9 +153,46 @@ def _seed_outbound(workspace: Any, first: int, count: int) -> None:
         )
 
 
-def _run(*, url: str, requests: int, batch: int, statuses_share: float, contacts: int) -> None:
-    from django.db import connection
+def _signed(body: bytes) -> tuple[str, bytes]:
+    return "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest(), body
 
+
+@contextmanager
+def _task_worker(env: dict[str, str], processes: int) -> Iterator[None]:
+    """The Celery worker as ``make run`` starts it (its priority lowered by default)."""
+    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING", "--quiet"]
+    worker = subprocess.Popen(  # noqa: S603 -- our own interpreter and app
+        [*argv, f"--concurrency={processes}"],
+        cwd=httpbench.ROOT,
+        env=env,
+    )
+    try:
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _post_each(url: str, bodies: list[bytes]) -> None:
+    """One keep-alive connection posting each body in turn (the warm-up, not measured)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=60)
+    for body in bodies:
+        signature, _ = _signed(body)
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        connection.request("POST", parts.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"warm-up webhook answered HTTP {response.status}")
+    connection.close()
+
+
+def _setup() -> tuple[Any, Any]:
     from heroshhi.accounts.services import user_create
     from heroshhi.core.actors import Actor
     from heroshhi.leads.assignment import assignment_settings_update
@@ -380,57 +224,106 @@ def _run(*, url: str, requests: int, batch: int, statuses_share: float, contacts
         app_secret=APP_SECRET,
         verify_token="bench-verify",  # noqa: S106
     )
-    webhook = f"{url}/webhooks/whatsapp/{channel.pk}/"
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    per_post_statuses = round(batch * statuses_share)
-    per_post_messages = batch - per_post_statuses
-    print(
-        f"{connection.vendor}; {requests:,} POSTs per level, each {per_post_messages} inbound "
-        f"message(s) and {per_post_statuses} status(es); {contacts:,} contacts; "
-        f"Python {sys.version.split()[0]}; load average {load}\n"
-    )
-    # Every contact writes once, which creates their lead: the levels then measure the
-    # steady state of contacts the business already talks to.
-    warm_up = [_body([(contact, contact)], []) for contact in range(contacts)]
-    _latencies, started, _wall = _fire(webhook, warm_up, 4)
-    done = _wait_processed(workspace, timeout=600)
-    print(f"new contacts: {contacts:,} leads created at {contacts / (done - started):,.0f}/s\n")
+    return workspace, channel
 
-    print(f"{'concurrency':>11} {'ack p50':>10} {'ack p99':>10} {'acks/s':>9} {'events/s':>10}")
-    message_serial, status_serial = contacts, 0
-    steps = ("sent", "delivered", "read")
-    for level in LEVELS:
-        status_count = requests * per_post_statuses
-        sends = -(-status_count // len(steps))
-        _seed_outbound(workspace, status_serial // len(steps), sends)
-        bodies = []
-        for _ in range(requests):
-            messages = [
-                (message_serial + i, (message_serial + i) % contacts)
-                for i in range(per_post_messages)
-            ]
-            statuses = [
-                ((status_serial + i) // len(steps), steps[(status_serial + i) % len(steps)])
-                for i in range(per_post_statuses)
-            ]
-            message_serial += per_post_messages
-            status_serial += per_post_statuses
-            bodies.append(_body(messages, statuses))
-        status_serial = -(-status_serial // len(steps)) * len(steps)
-        latencies, started, wall = _fire(webhook, bodies, level)
+
+def _deliveries(workspace: Any) -> int:
+    from heroshhi.core.tenancy import workspace_scope
+    from heroshhi.whatsapp.models import WebhookDelivery
+
+    with workspace_scope(workspace):
+        return WebhookDelivery.objects.count()
+
+
+class _Serials:
+    """Message and status serials, so that no id is ever sent twice."""
+
+    def __init__(self, contacts: int) -> None:
+        self.contacts = contacts
+        self.message = contacts
+        self.status = 0
+
+    def body(self, messages: int, statuses: int) -> bytes:
+        items = [(self.message + i, (self.message + i) % self.contacts) for i in range(messages)]
+        steps = [
+            (
+                (self.status + i) // len(STATUS_STEPS),
+                STATUS_STEPS[(self.status + i) % len(STATUS_STEPS)],
+            )
+            for i in range(statuses)
+        ]
+        self.message += messages
+        self.status += statuses
+        return _body(items, steps)
+
+
+def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workdir: Path) -> None:
+    from django.db import connection
+
+    workspace, channel = _setup()
+    serials = _Serials(args.contacts)
+    bodies_file = workdir / "webhooks.bodies"
+    print(
+        f"{connection.vendor}; {server.label}, Celery {args.task_workers} processes; wrk, "
+        f"{args.seconds:.0f} s a run; {args.contacts:,} contacts; Python "
+        f"{sys.version.split()[0]}; load average {httpbench.load_average()}\n"
+    )
+    with (
+        ceiling.running(server, env) as top,
+        httpbench.serving(server, env) as base,
+        _task_worker(env, args.task_workers),
+    ):
+        url = f"{base}/webhooks/whatsapp/{channel.pk}/"
+        # Every contact writes once, which creates their lead: the runs then measure the
+        # steady state of contacts the business already talks to.
+        started = time.perf_counter()
+        _post_each(url, [_body([(c, c)], []) for c in range(args.contacts)])
         done = _wait_processed(workspace, timeout=600)
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-        events_per_second = requests * batch / (done - started)
-        print(
-            f"{level:>11} {statistics.median(latencies):>8.1f}ms {cuts[98]:>8.1f}ms "
-            f"{requests / wall:>9,.0f} {events_per_second:>10,.0f}"
-        )
+        print(f"new contacts: {args.contacts:,} leads at {args.contacts / (done - started):,.0f}/s")
+        print(f"\n{'':<36} {'':>8} {'ack':>9} {'ack':>9} {'':>11} {'':>7} {'processed':>10}")
+        print(httpbench.header_line() + f" {'events/s':>10}")
+        for batch in args.batches:
+            statuses = round(batch * args.statuses)
+            messages = batch - statuses
+            for level in LEVELS:
+                limit = top.measure(level, args.seconds)
+                count = httpbench.enough(limit.rate, args.seconds)
+                if statuses:
+                    sends = -(-count * statuses // len(STATUS_STEPS))
+                    _seed_outbound(workspace, serials.status // len(STATUS_STEPS), sends)
+                httpbench.write_bodies(
+                    bodies_file, (_signed(serials.body(messages, statuses)) for _ in range(count))
+                )
+                # Statuses of one send stay together: the next run starts on a new send.
+                serials.status = -(-serials.status // len(STATUS_STEPS)) * len(STATUS_STEPS)
+                before = _deliveries(workspace)
+                started = time.perf_counter()
+                load = httpbench.wrk(
+                    url,
+                    bodies_file,
+                    concurrency=level,
+                    seconds=args.seconds,
+                    line_header="X-Hub-Signature-256",
+                )
+                done = _wait_processed(workspace, timeout=600)
+                events = (_deliveries(workspace) - before) * batch
+                label = f"one INSERT (ceiling), c={level}"
+                print(httpbench.figure_line(label, limit))
+                label = f"webhook, {batch} event{'s' if batch > 1 else ''}/POST, c={level}"
+                rate = events / (done - started)
+                print(httpbench.figure_line(label, load, limit) + f" {rate:>10,.0f}")
+    print(f"\nload average {httpbench.load_average()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=400, help="POSTs per concurrency level")
-    parser.add_argument("--batch", type=int, default=1, help="events (items) per POST")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each run")
+    parser.add_argument(
+        "--batches",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=list(BATCHES),
+        help="events per POST, comma-separated (default 1,20)",
+    )
     parser.add_argument(
         "--statuses",
         type=float,
@@ -438,9 +331,12 @@ def main() -> None:
         help="share of each POST's items that are delivery statuses (0 to 1)",
     )
     parser.add_argument("--contacts", type=int, default=500, help="distinct senders")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--server", choices=httpbench.SERVERS, default=httpbench.PRODUCTION_SERVER)
+    parser.add_argument("--workers", type=int, default=2, help="web server processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per web process")
     parser.add_argument("--task-workers", type=int, default=2, help="Celery processes")
     args = parser.parse_args()
+    args.statuses = min(max(args.statuses, 0.0), 1.0)
     admin_url = os.environ.get("DATABASE_URL", "")
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not admin_url.startswith("postgres") or not broker:
@@ -448,21 +344,26 @@ def main() -> None:
             "bench/webhooks.py needs PostgreSQL and a broker: set DATABASE_URL=postgres://… "
             "(an admin connection) and CELERY_BROKER_URL=redis://… (see the docstring)."
         )
-    port = _free_port()
+    server = Server(kind=args.server, workers=args.workers, threads=args.threads)
     with (
         tempfile.TemporaryDirectory(prefix="heroshhi-bench-") as workdir,
-        _bench_database(admin_url) as database_url,
+        httpbench.bench_database(admin_url, "webhooks") as database_url,
     ):
-        env = _environment(workdir, database_url)
+        env = httpbench.server_environment(workdir=workdir, database_url=database_url)
         _setup_django(env)
-        with _processes(env, port=port, web=args.web_workers, tasks=args.task_workers):
-            _run(
-                url=f"http://127.0.0.1:{port}",
-                requests=args.requests,
-                batch=args.batch,
-                statuses_share=min(max(args.statuses, 0.0), 1.0),
-                contacts=args.contacts,
-            )
+        _run(args, server=server, env=env, workdir=Path(workdir))
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    """This process on the server's settings and database, migrated."""
+    os.environ.update(env)
+    sys.path.insert(0, str(httpbench.ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
 
 
 if __name__ == "__main__":
