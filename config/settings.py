@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Sends /webhooks/ requests through WEBHOOK_MIDDLEWARE below instead of this list.
+    "heroshhi.core.middleware.WebhookChainMiddleware",
     "heroshhi.core.middleware.RequestIdMiddleware",
     # Above SecurityMiddleware so its HTTPS redirects carry the full header set too.
     "heroshhi.core.middleware.SecurityHeadersMiddleware",
@@ -106,6 +108,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+]
+# Inbound webhooks (/webhooks/<source>/...) are machines posting signed bodies: they get the
+# request id, every security header and the host check, and none of the session, CSRF,
+# sign-in, workspace, message, locale or htmx layers above. Rate limits live in the views.
+WEBHOOK_MIDDLEWARE = [
+    "heroshhi.core.middleware.RequestIdMiddleware",
+    "heroshhi.core.middleware.SecurityHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

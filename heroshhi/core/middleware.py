@@ -1,10 +1,18 @@
-"""Request ids and the security headers Django has no setting for (P12).
+"""Request ids, the security headers Django has no setting for (P12), and the shorter
+middleware chain of inbound webhooks.
 
 Django's own middleware sends nosniff, Referrer-Policy, COOP, HSTS (SecurityMiddleware),
 X-Frame-Options (XFrameOptionsMiddleware) and CSP with a per-request nonce
 (ContentSecurityPolicyMiddleware). ``SecurityHeadersMiddleware`` adds the rest and is the
 backstop for responses that never passed through those inner layers, such as static files
 served by WhiteNoise.
+
+``WebhookChainMiddleware`` sits at the top of ``MIDDLEWARE`` and sends every request under
+``/webhooks/`` through ``WEBHOOK_MIDDLEWARE`` instead: request ids, every header of the
+contract and the host check, but no sessions, CSRF, sign-in, workspaces, messages, locale
+or htmx, which a machine posting signed bodies never uses and which cost CPU on the
+acknowledgement Meta waits for (ADR 0010). Rate limits are the views' own, so they apply
+on either chain.
 """
 
 from __future__ import annotations
@@ -12,11 +20,17 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponseBase
+from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.utils.csp import CSP, build_policy
+from django.utils.module_loading import import_string
 
 from heroshhi.core.request_context import current_request, meta_from_request
 
@@ -36,6 +50,11 @@ STATIC_HEADERS: dict[str, str] = {
 }
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
+
+# Every inbound source has its endpoints here (/webhooks/whatsapp/..., /webhooks/<kind>/...).
+WEBHOOK_PATH_PREFIX = "/webhooks/"
+# Hooks that Django's handler, not the middleware's own __call__, would run.
+_HANDLER_HOOKS = ("process_view", "process_template_response", "process_exception")
 
 
 def _request_id(request: HttpRequest) -> str:
@@ -105,3 +124,54 @@ class SecurityHeadersMiddleware:
         if _is_personal(request):
             _forbid_storing(response)
         return response
+
+
+class WebhookHandler(BaseHandler):
+    """Django's request handler (URL resolution, the view, error responses) inside the
+    chain of ``settings.WEBHOOK_MIDDLEWARE``.
+
+    Middleware here may only act in ``__call__`` (``process_request`` and
+    ``process_response`` of Django's mixin run there too): the hooks the handler runs on
+    behalf of middleware, such as CSRF's ``process_view``, are refused at start rather than
+    silently skipped.
+    """
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        if is_async:
+            raise ImproperlyConfigured("The webhook chain is synchronous (WSGI).")
+        # The lists BaseHandler fills from middleware hooks stay empty (see above).
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        # Django's own innermost step (resolve, call the view), which the stubs leave out.
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        for path in reversed(settings.WEBHOOK_MIDDLEWARE):
+            try:
+                instance = import_string(path)(handler)
+            except MiddlewareNotUsed:
+                continue
+            hooks = [hook for hook in _HANDLER_HOOKS if hasattr(instance, hook)]
+            if hooks:
+                raise ImproperlyConfigured(
+                    f"{path} has {', '.join(hooks)}, which WEBHOOK_MIDDLEWARE cannot run."
+                )
+            handler = convert_exception_to_response(instance)
+        self._middleware_chain = handler  # what get_response() calls
+
+
+class WebhookChainMiddleware:
+    """Sends ``/webhooks/`` requests through ``WEBHOOK_MIDDLEWARE``, the rest on through
+    ``MIDDLEWARE``. First in ``MIDDLEWARE``, so a webhook meets none of the others."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.webhooks = WebhookHandler()
+        self.webhooks.load_middleware()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path_info.startswith(WEBHOOK_PATH_PREFIX):
+            return self.get_response(request)
+        # No LocaleMiddleware here: the site's language, never one a page request left
+        # active on this thread.
+        with translation.override(settings.LANGUAGE_CODE):
+            return self.webhooks.get_response(request)

@@ -89,6 +89,15 @@ ROUTES = [
         urlconf=__name__,
     ),
     Route("static file", "/static/css/app.css", 200, "text/css"),
+    # Webhooks take a shorter middleware chain (WEBHOOK_MIDDLEWARE) and the same contract.
+    Route(
+        "webhook, unknown channel",
+        f"/webhooks/whatsapp/{uuid.UUID(int=0)}/",
+        404,
+        "text/plain",
+        method="post",
+    ),
+    Route("webhook, unknown source", "/webhooks/nope/", 404, "application/json"),
 ]
 
 
