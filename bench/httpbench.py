@@ -290,13 +290,13 @@ def enough(rate_hint: float, seconds: float) -> int:
 
 
 def header_line(first: str = "") -> str:
-    return f"{first:<34} {'req/s':>8} {'p50':>9} {'p99':>9} {'of ceiling':>11} {'client':>7}"
+    return f"{first:<40} {'req/s':>8} {'p50':>9} {'p99':>9} {'of ceiling':>11} {'client':>7}"
 
 
 def figure_line(label: str, load: Load, ceiling: Load | None = None) -> str:
     share = f"{load.rate / ceiling.rate:>10.0%}" if ceiling else f"{'':>10} "
     return (
-        f"{label:<34} {load.rate:>8,.0f} {load.p50_ms:>7.1f}ms {load.p99_ms:>7.1f}ms "
+        f"{label:<40} {load.rate:>8,.0f} {load.p50_ms:>7.1f}ms {load.p99_ms:>7.1f}ms "
         f"{share:>11} {load.client_cpu:>6.0%}"
     )
 
