@@ -280,7 +280,7 @@ def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workd
         _post_each(url, [_body([(c, c)], []) for c in range(args.contacts)])
         done = _wait_processed(workspace, timeout=600)
         print(f"new contacts: {args.contacts:,} leads at {args.contacts / (done - started):,.0f}/s")
-        print(f"\n{'':<42} {'':>8} {'ack':>9} {'ack':>9} {'':>11} {'':>7} {'processed':>10}")
+        print(f"\n{'':<40} {'':>8} {'ack':>9} {'ack':>9} {'':>11} {'':>7} {'processed':>10}")
         print(httpbench.header_line() + f" {'events/s':>10}")
         for batch in args.batches:
             statuses = round(batch * args.statuses)
