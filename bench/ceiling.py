@@ -8,9 +8,10 @@ much of the server's headroom a route's own work takes, whatever the neighbours 
 
 How the ceiling matches the routes it is compared with:
 
-* the same server: ``httpbench.serving`` starts it exactly as production does
-  (``config/gunicorn.py`` or ``config/granian.py``) with the same processes, threads and
-  environment (``DATABASE_URL`` with its ``CONN_MAX_AGE``, ``REDIS_URL``, log level);
+* the same server: ``httpbench.serving`` starts it as the benchmark starts its own
+  (``config/granian.py``, as production, or ``bench/gunicorn_config.py``) with the same
+  processes, threads and environment (``DATABASE_URL`` with its ``CONN_MAX_AGE``,
+  ``REDIS_URL``, log level);
 * the same settings: ``bench/ceiling_settings.py`` is ``config.settings`` with one change,
   ``ROOT_URLCONF = "bench.ceiling_urls"``, which puts one view at
   ``/_bench/ceiling/insert`` in front of the project's routes. Nothing outside ``bench/``

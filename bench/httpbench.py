@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("gunicorn", "granian")
-PRODUCTION_SERVER = "gunicorn"  # what manage.py serve starts
+PRODUCTION_SERVER = "granian"  # what manage.py serve starts (docs/adr/0012-web-server.md)
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "post.lua"
 START_TIMEOUT_SECONDS = 60
 # One wrk thread drives a few thousand requests a second on loopback with a fraction of a
@@ -139,11 +139,11 @@ def server_argv(server: Server) -> list[str]:
             "-m",
             "gunicorn",
             "-c",
-            str(ROOT / "config" / "gunicorn.py"),
+            str(ROOT / "bench" / "gunicorn_config.py"),
             "config.wsgi:application",
         ]
     if server.kind == "granian":
-        return [sys.executable, "-m", "config.granian"]
+        return [sys.executable, "-m", "config.granian"]  # what manage.py serve runs
     raise ValueError(f"unknown server {server.kind!r}")
 
 

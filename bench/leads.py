@@ -16,7 +16,7 @@ leads, lead create ≥ 1,000/s), plus peak RSS:
   (``GET /api/v1/leads/export.csv``, Django's test client, in a fresh child process
   ``bench/leads_export.py``) and read to the end: wall time and the child's peak RSS.
 
-The HTTP figures for creating leads are in ``bench/leads_api.py`` (gunicorn) and the CSV
+The HTTP figures for creating leads are in ``bench/leads_api.py`` (the web server) and the CSV
 import in ``bench/leads_import.py``.
 
 Databases, never the development one:

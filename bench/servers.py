@@ -1,10 +1,10 @@
 """gunicorn against granian on three routes, in one run: ``.venv/bin/python bench/servers.py``.
 
-For each server, started as production starts it (``httpbench.serving``: gunicorn with
-``config/gunicorn.py``, gthread; granian with ``config/granian.py``, WSGI; the same
-``--workers`` and ``--threads`` for both), with its own one-INSERT ceiling server
-(``bench/ceiling.py``) on the same database, it measures at concurrency 4 and 16, each run
-right after the ceiling's:
+For each server (``httpbench.serving``: granian as production starts it, with
+``config/granian.py``, WSGI; gunicorn as production ran it before ADR 0012, gthread, with
+``bench/gunicorn_config.py``; the same ``--workers`` and ``--threads`` for both), with its
+own one-INSERT ceiling server (``bench/ceiling.py``) on the same database, it measures at
+concurrency 4 and 16, each run right after the ceiling's:
 
 * the webhook acknowledgement (one signed message per POST, new message ids);
 * ``POST /api/v1/leads``, one new lead per request with an owner API key;

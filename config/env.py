@@ -7,6 +7,7 @@ Secrets may also come from ``<NAME>_FILE`` (Docker/Kubernetes secret mounts).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -56,6 +57,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(
+    name: str, default: list[str]
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``); ``*`` stands for any."""
+    networks = []
+    for item in env_list(name, default):
+        for value in ("0.0.0.0/0", "::/0") if item == "*" else (item,):
+            try:
+                networks.append(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{name} must list IP addresses or networks, got {item!r}."
+                ) from None
+    return networks
 
 
 def env_choice(name: str, default: str, choices: set[str]) -> str:

@@ -19,6 +19,7 @@ from config.env import (
     env_choice,
     env_int,
     env_list,
+    env_networks,
     env_secret,
     env_str,
 )
@@ -67,6 +68,9 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # How many reverse proxies sit in front of the app; the client IP is read that many hops
 # from the right of X-Forwarded-For, so a client cannot choose its own address.
 TRUSTED_PROXY_COUNT = env_int("HEROSHHI_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Where those proxies connect from: X-Forwarded-* from any other address is dropped
+# (heroshhi.core.middleware.TrustedProxyMiddleware).
+FORWARDED_ALLOW_NETWORKS = env_networks("HEROSHHI_FORWARDED_ALLOW_IPS", ["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -90,6 +94,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Sends /webhooks/ requests through WEBHOOK_MIDDLEWARE below instead of this list.
     "heroshhi.core.middleware.WebhookChainMiddleware",
+    "heroshhi.core.middleware.TrustedProxyMiddleware",
     "heroshhi.core.middleware.RequestIdMiddleware",
     # Above SecurityMiddleware so its HTTPS redirects carry the full header set too.
     "heroshhi.core.middleware.SecurityHeadersMiddleware",
@@ -113,6 +118,7 @@ MIDDLEWARE = [
 # request id, every security header and the host check, and none of the session, CSRF,
 # sign-in, workspace, message, locale or htmx layers above. Rate limits live in the views.
 WEBHOOK_MIDDLEWARE = [
+    "heroshhi.core.middleware.TrustedProxyMiddleware",
     "heroshhi.core.middleware.RequestIdMiddleware",
     "heroshhi.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -214,7 +220,7 @@ if PRODUCTION:
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 
-# Transport security (P03, P12). TLS ends either at our own server (config/gunicorn.py)
+# Transport security (P03, P12). TLS ends either at our own server (config/granian.py)
 # or at a reverse proxy that sets X-Forwarded-Proto.
 SECURE_SSL_REDIRECT = env_bool("HEROSHHI_SSL_REDIRECT", PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

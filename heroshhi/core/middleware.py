@@ -17,6 +17,7 @@ on either chain.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -47,6 +48,8 @@ STATIC_HEADERS: dict[str, str] = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "X-Permitted-Cross-Domain-Policies": "none",
     "X-DNS-Prefetch-Control": "off",
+    # The web server names itself unless the app sends this header; empty, it names nothing.
+    "Server": "",
 }
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -62,6 +65,38 @@ def _request_id(request: HttpRequest) -> str:
     if REQUEST_ID_PATTERN.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+# What a trusted proxy writes and the app believes: the scheme (SECURE_PROXY_SSL_HEADER)
+# and the client address (request_context.client_ip).
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_FOR")
+
+
+class TrustedProxyMiddleware:
+    """With proxies declared (``HEROSHHI_TRUSTED_PROXY_COUNT``), their forwarding headers
+    count only when the connection comes from one of them (``HEROSHHI_FORWARDED_ALLOW_IPS``):
+    from any other address the headers are dropped before anything reads them, so a client
+    that reaches the app port directly cannot claim https or another address. With no proxy
+    declared nothing believes those headers, and this middleware steps out of the chain."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        if not settings.TRUSTED_PROXY_COUNT:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+        self.networks = settings.FORWARDED_ALLOW_NETWORKS
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not self._from_proxy(request.META.get("REMOTE_ADDR", "")):
+            for name in FORWARDED_HEADERS:
+                request.META.pop(name, None)
+        return self.get_response(request)
+
+    def _from_proxy(self, address: str) -> bool:
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(peer in network for network in self.networks)
 
 
 class RequestIdMiddleware:

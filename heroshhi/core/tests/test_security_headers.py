@@ -42,6 +42,8 @@ EXACT_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Frame-Options": "DENY",
+    # Sent empty, so that the web server does not name itself in its place.
+    "Server": "",
 }
 REQUIRED_CSP = (
     "object-src 'none'",

@@ -63,6 +63,7 @@ def test_production_settings_load_when_everything_is_configured(tmp_path):
         ({"DJANGO_ENV": "staging"}, "DJANGO_ENV"),
         ({"HEROSHHI_EGRESS_LOOPBACK_HTTP": "true"}, "HEROSHHI_EGRESS_LOOPBACK_HTTP"),
         ({"EMAIL_HOST": None}, "EMAIL_HOST"),
+        ({"HEROSHHI_FORWARDED_ALLOW_IPS": "10.0.0.1,proxy"}, "HEROSHHI_FORWARDED_ALLOW_IPS"),
     ],
 )
 def test_production_refuses_to_start_with_bad_configuration(tmp_path, change, named):

@@ -130,3 +130,17 @@ def test_a_default_client_gets_tls_1_3_and_a_healthy_answer_with_hsts(server):
     assert response.getheader("Content-Type", "").startswith("application/json")
     assert json.loads(body) == {"status": "ok"}
     assert "max-age=" in response.getheader("Strict-Transport-Security", "")
+
+
+def test_the_server_header_names_no_software(server):
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", server.port, context=server.client_context(), timeout=10
+    )
+    try:
+        for path in ("/healthz", "/no-such-page", "/static/css/app.css"):
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            assert response.getheader("Server") == "", path
+    finally:
+        connection.close()

@@ -1,7 +1,7 @@
-"""`manage.py serve`: the production web server (gunicorn with config/gunicorn.py).
+"""`manage.py serve`: the production web server (granian with config/granian.py).
 
-The command replaces itself with gunicorn, so signals from a supervisor reach gunicorn's
-master directly and the process id stays the same.
+The command replaces itself with granian, so signals from a supervisor reach granian's
+main process directly and the process id stays the same.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+# The one module that starts the web server; make run (runstack) starts the same.
+WEB_SERVER_MODULE = "config.granian"
+
 
 class Command(BaseCommand):
     help = (
-        "Serve the web app with gunicorn. With --tls-cert and --tls-key, terminate TLS here "
+        "Serve the web app with granian. With --tls-cert and --tls-key, terminate TLS here "
         "(TLS 1.3 only); otherwise put a TLS-terminating proxy in front (see docs/deploy-tls.md)."
     )
 
@@ -52,7 +55,7 @@ class Command(BaseCommand):
         if bool(tls_cert) != bool(tls_key):
             raise CommandError("Give both --tls-cert and --tls-key, or neither.")
         if tls_cert and tls_key:
-            # Absolute paths: gunicorn changes into the project folder before reading them.
+            # Absolute paths: granian changes into the project folder before reading them.
             env["HEROSHHI_TLS_CERT_FILE"] = str(_readable(tls_cert, "--tls-cert"))
             env["HEROSHHI_TLS_KEY_FILE"] = str(_readable(tls_key, "--tls-key"))
         elif settings.PRODUCTION and not settings.TRUSTED_PROXY_COUNT:
@@ -61,17 +64,12 @@ class Command(BaseCommand):
                 "HEROSHHI_TRUSTED_PROXY_COUNT when a TLS-terminating proxy sits in front."
             )
 
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(Path(settings.BASE_DIR) / "config" / "gunicorn.py"),
-            "config.wsgi:application",
-        ]
+        argv = [sys.executable, "-m", WEB_SERVER_MODULE]
         sys.stdout.flush()
         sys.stderr.flush()
         # argv is fixed apart from sys.executable; all choices travel in the environment.
+        # From the project folder, wherever the command was started: -m finds config there.
+        os.chdir(settings.BASE_DIR)
         os.execve(sys.executable, argv, env)  # noqa: S606
 
 

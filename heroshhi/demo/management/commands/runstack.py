@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from heroshhi.core.management.commands.serve import WEB_SERVER_MODULE
 from heroshhi.core.models import Heartbeat
 from heroshhi.core.tasks import WORKER_PING, worker_ping
 from heroshhi.demo.seed import demo_seed
@@ -41,7 +42,7 @@ class Stack:
         return None
 
     def stop(self) -> None:
-        # SIGTERM to each leader only: gunicorn and Celery shut their own children down
+        # SIGTERM to each leader only: granian and Celery shut their own children down
         # gracefully; the process group is killed only if that takes too long.
         for process in self.processes.values():
             if process.poll() is None:
@@ -84,11 +85,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         try:
             stack.start("whatsapp-simulator", self._simulator_argv(python), env)
-            stack.start(
-                "web",
-                [python, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"],
-                env,
-            )
+            stack.start("web", [python, "-m", WEB_SERVER_MODULE], env)
             stack.start(
                 "worker",
                 [python, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-c", "2"],
