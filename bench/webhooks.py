@@ -107,7 +107,7 @@ def _body(messages: list[tuple[int, int]], statuses: list[tuple[int, str]]) -> b
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _wait_processed(workspace: Any, timeout: float) -> float:
+def _wait_processed(workspace: Any, worker: subprocess.Popen[bytes], timeout: float) -> float:
     """Until no delivery is left unprocessed; the moment that was seen."""
     from heroshhi.core.tenancy import workspace_scope
     from heroshhi.whatsapp.models import WebhookDelivery
@@ -125,6 +125,8 @@ def _wait_processed(workspace: Any, timeout: float) -> float:
             raise SystemExit(f"{failed} deliveries could not be processed")
         if left == 0:
             return time.perf_counter()
+        if worker.poll() is not None:
+            raise SystemExit(f"the Celery worker exited with status {worker.returncode}")
         if time.monotonic() > deadline:
             raise SystemExit(f"{left:,} deliveries still unprocessed after {timeout:.0f} s")
         time.sleep(0.05)
@@ -158,16 +160,16 @@ def _signed(body: bytes) -> tuple[str, bytes]:
 
 
 @contextmanager
-def _task_worker(env: dict[str, str], processes: int) -> Iterator[None]:
+def _task_worker(env: dict[str, str], processes: int) -> Iterator[subprocess.Popen[bytes]]:
     """The Celery worker as ``make run`` starts it (its priority lowered by default)."""
-    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "WARNING", "--quiet"]
+    argv = [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "-l", "WARNING"]
     worker = subprocess.Popen(  # noqa: S603 -- our own interpreter and app
         [*argv, f"--concurrency={processes}"],
         cwd=httpbench.ROOT,
         env=env,
     )
     try:
-        yield
+        yield worker
     finally:
         worker.terminate()
         try:
@@ -271,14 +273,14 @@ def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workd
     with (
         ceiling.running(server, env) as top,
         httpbench.serving(server, env) as base,
-        _task_worker(env, args.task_workers),
+        _task_worker(env, args.task_workers) as worker,
     ):
         url = f"{base}/webhooks/whatsapp/{channel.pk}/"
         # Every contact writes once, which creates their lead: the runs then measure the
         # steady state of contacts the business already talks to.
         started = time.perf_counter()
         _post_each(url, [_body([(c, c)], []) for c in range(args.contacts)])
-        done = _wait_processed(workspace, timeout=600)
+        done = _wait_processed(workspace, worker, timeout=600)
         print(f"new contacts: {args.contacts:,} leads at {args.contacts / (done - started):,.0f}/s")
         print(f"\n{'':<40} {'':>8} {'ack':>9} {'ack':>9} {'':>11} {'':>7} {'processed':>10}")
         print(httpbench.header_line() + f" {'events/s':>10}")
@@ -305,7 +307,7 @@ def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workd
                     seconds=args.seconds,
                     line_header="X-Hub-Signature-256",
                 )
-                done = _wait_processed(workspace, timeout=600)
+                done = _wait_processed(workspace, worker, timeout=600)
                 events = (_deliveries(workspace) - before) * batch
                 label = f"one INSERT (ceiling), c={level}"
                 print(httpbench.figure_line(label, limit))
