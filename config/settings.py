@@ -58,6 +58,18 @@ AUDIT_HMAC_KEY = env_secret("HEROSHHI_AUDIT_KEY") or dev_secret_file(
 )
 AUDIT_RETENTION_DAYS = 365
 
+# Backup archives are sealed with a key of their own, never a master key, so the archives,
+# the backup key and the master keys can be kept in three places. Only the processes that
+# run `backup`/`restore` need it: production never generates one, and those commands stop
+# without it ("" here). HKDF does not stretch a short passphrase, hence the minimum length.
+BACKUP_KEY = env_secret("HEROSHHI_BACKUP_KEY") or (
+    ""
+    if PRODUCTION
+    else dev_secret_file(_KEYS_DIR / "backup.key", generate=True, name="HEROSHHI_BACKUP_KEY")
+)
+if BACKUP_KEY and len(BACKUP_KEY) < 32:
+    raise ImproperlyConfigured("HEROSHHI_BACKUP_KEY must be a random value of 32+ characters.")
+
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )

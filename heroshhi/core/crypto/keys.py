@@ -288,6 +288,23 @@ def invalidate_workspace_keys(workspace_id: uuid.UUID | str) -> None:
     transaction.on_commit(partial(_cache.forget_workspace, workspace))
 
 
+def master_key_ids_in_use() -> list[str]:
+    """The master keys the stored workspace keys are wrapped under (ids only)."""
+    return sorted(set(_key_model().objects.values_list("master_key_id", flat=True)))
+
+
+def unwrap_problems() -> list[str]:
+    """Every stored workspace key the configured master keys cannot unwrap, as one message
+    each (key ids and workspace ids only); empty when all of them unwrap."""
+    problems = []
+    for row in _key_model().objects.order_by("pk").iterator(chunk_size=500):
+        try:
+            _unwrap_row(row)
+        except DecryptionError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def reset_key_caches() -> None:
     """Forget every cached key and the master key provider (tests, settings changes)."""
     _cache.clear()
@@ -305,5 +322,7 @@ __all__ = [
     "index_key",
     "invalidate_workspace_keys",
     "key_by_id",
+    "master_key_ids_in_use",
     "reset_key_caches",
+    "unwrap_problems",
 ]

@@ -20,11 +20,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from heroshhi.core.crypto.errors import DecryptionError
+from heroshhi.core.crypto.fingerprints import key_fingerprint
 from heroshhi.core.crypto.master import MasterKeyring, load_master_keyring
 
 _NONCE_BYTES = 12
 _LENGTH = struct.Struct(">I")
 _WRAP_LABEL = b"heroshhi/workspace-key/v1"
+MASTER_FINGERPRINT_PURPOSE = "master-key"
 
 
 def length_prefixed(*parts: bytes) -> bytes:
@@ -68,6 +70,12 @@ class KeyProvider(abc.ABC):
         """The master key id that ``wrap`` uses."""
 
     @abc.abstractmethod
+    def fingerprint(self, master_key_id: str) -> str | None:
+        """A public fingerprint of the master key with this id (``key_fingerprint``), or
+        None when no such key is configured here. A backup records it, so a restore can
+        tell a missing master key from one configured under the right id with other bytes."""
+
+    @abc.abstractmethod
     def wrap(self, key: bytes, *, context: WrapContext) -> WrappedKey:
         """Wrap ``key`` under the primary master key."""
 
@@ -87,6 +95,10 @@ class LocalKeyProvider(KeyProvider):
     @property
     def primary_key_id(self) -> str:
         return self._keyring.primary_id
+
+    def fingerprint(self, master_key_id: str) -> str | None:
+        key = self._keyring.get(master_key_id)
+        return None if key is None else key_fingerprint(key, purpose=MASTER_FINGERPRINT_PURPOSE)
 
     def wrap(self, key: bytes, *, context: WrapContext) -> WrappedKey:
         nonce = secrets.token_bytes(_NONCE_BYTES)
