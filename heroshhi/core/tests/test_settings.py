@@ -64,6 +64,7 @@ def test_production_settings_load_when_everything_is_configured(tmp_path):
         ({"HEROSHHI_EGRESS_LOOPBACK_HTTP": "true"}, "HEROSHHI_EGRESS_LOOPBACK_HTTP"),
         ({"EMAIL_HOST": None}, "EMAIL_HOST"),
         ({"HEROSHHI_FORWARDED_ALLOW_IPS": "10.0.0.1,proxy"}, "HEROSHHI_FORWARDED_ALLOW_IPS"),
+        ({"HEROSHHI_BACKUP_KEY": "too-short-to-derive-from"}, "HEROSHHI_BACKUP_KEY"),
     ],
 )
 def test_production_refuses_to_start_with_bad_configuration(tmp_path, change, named):
@@ -102,6 +103,28 @@ def test_development_generates_private_key_files(tmp_path):
         env.pop(key)
     result = _load_settings(env)
     assert result.returncode == 0, result.stderr
-    for name in ("django_secret_key", "audit.key"):
+    for name in ("django_secret_key", "audit.key", "backup.key"):
         mode = (tmp_path / "keys" / name).stat().st_mode & 0o777
         assert mode == 0o600
+
+
+def test_production_starts_without_a_backup_key_and_never_generates_one(tmp_path):
+    # Only the processes that run backup or restore are given it (they refuse without it).
+    env = _production_env(tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(repr(settings.BACKUP_KEY))",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "''"
+    assert not (tmp_path / "keys" / "backup.key").exists()
