@@ -11,6 +11,7 @@ export DJANGO_DEBUG=false
 export DJANGO_SECRET_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(64))')"
 export HEROSHHI_MASTER_KEYS="k1:$(random_b64)"
 export HEROSHHI_AUDIT_KEY="$(random_b64)"
+export HEROSHHI_BACKUP_KEY="$(random_b64)"
 export DJANGO_ALLOWED_HOSTS=crm.example.com
 export EMAIL_HOST=smtp.example.com
 export HEROSHHI_VAR_DIR="$tmp"
