@@ -162,7 +162,7 @@ class PostgresDatabase:
         if replace:
             # Functions and other objects the archive brings, where they already exist.
             command += ["--clean", "--if-exists"]
-        return _PgRestore(command, env=self._environment(), database=self.name)
+        return _PgRestore(command, env=self._environment(), database=self.name, replace=replace)
 
     def _drop_tables(self) -> None:
         quote = self._connection.ops.quote_name
@@ -179,8 +179,11 @@ class PostgresDatabase:
 class _PgRestore:
     """pg_restore reading the dump from its stdin as the archive is read."""
 
-    def __init__(self, command: list[str], *, env: dict[str, str], database: str) -> None:
+    def __init__(
+        self, command: list[str], *, env: dict[str, str], database: str, replace: bool
+    ) -> None:
         self._database = database
+        self._replace = replace
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close/abort)
         self._process = subprocess.Popen(  # noqa: S603 (a fixed command, no shell)
             command, stdin=subprocess.PIPE, stderr=self._stderr, env=env
@@ -191,7 +194,10 @@ class _PgRestore:
         try:
             self._process.stdin.write(data)
         except BrokenPipeError:
-            self.close()  # raises with pg_restore's own reason
+            self.close()  # raises with pg_restore's own reason when it failed
+            raise BackupError(
+                f"pg_restore into database {self._database} stopped reading the dump early."
+            ) from None
 
     def close(self) -> None:
         assert self._process.stdin is not None
@@ -201,9 +207,14 @@ class _PgRestore:
         messages = _tool_messages(self._stderr, "pg_restore")
         self._stderr.close()
         if code != 0:
+            left = (
+                "its tables were dropped first (--force)"
+                if self._replace
+                else "nothing was restored (one transaction)"
+            )
             raise BackupError(
-                f"pg_restore into database {self._database} failed (exit {code}); nothing was "
-                f"restored (one transaction): {messages}"
+                f"pg_restore into database {self._database} failed (exit {code}); {left}: "
+                f"{messages}"
             )
 
     def abort(self) -> None:
@@ -223,8 +234,9 @@ class SqliteDatabase:
 
     @contextmanager
     def consistent_view(self) -> Iterator[None]:
-        """The copy is one consistent step; the manifest is read just after it (SQLite is
-        the one-machine development database, where nothing else writes meanwhile)."""
+        """The copy is one consistent step of its own; the manifest's queries run just after
+        it. A workspace key created in between would be counted without being in the copy,
+        which is harmless: a restore checks the keys it actually restored."""
         yield
 
     def _raw(self) -> sqlite3.Connection:

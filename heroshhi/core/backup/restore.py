@@ -10,8 +10,8 @@ In this order, so that a refusal leaves the target as it was:
 3. the target must be empty, unless ``force`` replaces what is there;
 4. the archive is read again, the dump going to the database (PostgreSQL: one transaction)
    and the files to their places;
-5. every restored workspace key must unwrap under the configured master keys, and the
-   migrations this code has beyond the archive's are applied.
+5. the migrations this code has beyond the archive's are applied, and every restored
+   workspace key must unwrap under the configured master keys.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def backup_restore(*, archive: Path, force: bool = False) -> dict[str, Any]:
 
     reader.read(sink_for)
     connection.close()  # the next query sees the restored database afresh
+    applied = _migrate()  # first, so the key table has this code's shape
     reset_key_caches()
     key_rows = WorkspaceKey.objects.count()
     problems = unwrap_problems()
@@ -93,7 +94,6 @@ def backup_restore(*, archive: Path, force: bool = False) -> dict[str, Any]:
             f"not unwrap under the configured master keys: the data cannot be decrypted. "
             f"First: {problems[0]}"
         )
-    applied = _migrate()
     return {
         "restored": str(archive),
         "archive_id": manifest["archive_id"],

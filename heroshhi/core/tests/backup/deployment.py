@@ -68,10 +68,15 @@ def seed(world: Any) -> None:
     export.workspace_export_start(workspace=world.a, actor=alice, requested_by=world.alice)
 
 
+OLDER_THAN_THE_CODE = "crypto_testapp"
+
+
 def seed_new_deployment() -> dict[str, Any]:
-    """A deployment of its own, migrated, with the test world (as the ``world`` fixture
-    makes it), seeded; returns its ``state()``."""
+    """A deployment of its own, migrated except for one test app (so its archives are older
+    than the code), with the test world (as the ``world`` fixture makes it), seeded;
+    returns its ``verified_state()``."""
     call_command("migrate", verbosity=0)
+    call_command("migrate", OLDER_THAN_THE_CODE, "zero", verbosity=0)
     alice = user_create(email="alice@a.example", password=PASSWORD, full_name="Alice")
     charlie = user_create(email="charlie@b.example", password=PASSWORD, full_name="Charlie")
     world = SimpleNamespace(

@@ -1,5 +1,6 @@
-"""A SQLite deployment backed up and brought up again elsewhere, every step a process of its
-own as on two machines (runs whatever database the suite itself uses)."""
+"""A SQLite deployment, one migration behind the code, backed up and brought up (and migrated)
+elsewhere, every step a process of its own as on two machines (runs whatever database the
+suite itself uses)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from heroshhi.core.tests.backup.deployment import (
     EMAIL,
     NAME,
+    OLDER_THAN_THE_CODE,
     PHONE,
     key_environment,
     manage,
@@ -35,7 +37,9 @@ def test_a_sqlite_deployment_comes_back_whole_on_another_machine(tmp_path):
     replaced = manage(target, "restore", summary["archive"], "--force")
 
     assert replaced.returncode == 0, replaced.stderr
-    assert json.loads(restored.stdout)["database"]["vendor"] == "sqlite"
+    report = json.loads(restored.stdout)
+    assert report["database"]["vendor"] == "sqlite"
+    assert report["migrations_applied"] == [f"{OLDER_THAN_THE_CODE}.0001_initial"]
     assert json.loads(replaced.stdout)["replaced"] is True
     assert summary["files"] == len(expected["files"]) == 1
     assert run_in(target, "verified_state") == expected
