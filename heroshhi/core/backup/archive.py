@@ -203,7 +203,7 @@ class _Discard:
         """Nothing was opened."""
 
 
-def read_header(raw: BinaryIO, *, source: str) -> tuple[ArchiveHeader, bytes]:
+def _read_header(raw: BinaryIO, *, source: str) -> tuple[ArchiveHeader, bytes]:
     """The header and its exact bytes (bound into every chunk), or ``BackupError``."""
     start = raw.read(len(MAGIC) + _LENGTH.size)
     if len(start) != len(MAGIC) + _LENGTH.size or not start.startswith(MAGIC):
@@ -252,7 +252,7 @@ class ArchiveReader:
     ) -> tuple[ArchiveHeader, dict[str, Any]]:
         try:
             with open(self._path, "rb") as raw:
-                header, header_bytes = read_header(raw, source=self._source)
+                header, header_bytes = _read_header(raw, source=self._source)
                 expected = backup_key_fingerprint(self._backup_key)
                 if header.backup_key != expected:
                     raise BackupError(
@@ -290,15 +290,19 @@ class _Plaintext:
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = bytearray()
+        self._offset = 0
 
     def read(self, size: int) -> bytes:
-        while len(self._buffer) < size:
+        while len(self._buffer) - self._offset < size:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
+            # Drop what was read once per chunk, not once per read.
+            del self._buffer[: self._offset]
+            self._offset = 0
             self._buffer += chunk
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        data = bytes(self._buffer[self._offset : self._offset + size])
+        self._offset += len(data)
         return data
 
 
