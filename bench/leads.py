@@ -186,7 +186,7 @@ def _run(
 
     from heroshhi.accounts.services import user_create
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.services import stages_ensure_defaults
+    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import membership_create, workspace_create
 
@@ -356,7 +356,7 @@ def _queries(*, workspace: Any, owner_actor: Any, sales_actor: Any, count: int, 
 
 
 def _creates(*, workspace: Any, actor: Any, first: int, count: int) -> None:
-    from heroshhi.leads.services import lead_create
+    from heroshhi.leads.services.leads import lead_create
 
     started = time.perf_counter()
     for n in range(first, first + count):

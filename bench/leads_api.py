@@ -85,7 +85,7 @@ def _setup(prefill: int) -> tuple[Any, str]:
     """The workspace (owner, two sales members, stages, ``prefill`` leads) and an owner key."""
     from heroshhi.accounts.services import api_key_create, user_create
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.services import stages_ensure_defaults
+    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import membership_create, workspace_create
 

@@ -101,7 +101,7 @@ def _run(*, leads: int) -> None:
     from heroshhi.core.actors import Actor
     from heroshhi.core.tenancy import workspace_scope
     from heroshhi.leads.models import Lead
-    from heroshhi.leads.services import stages_ensure_defaults
+    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.messaging.models import Message
     from heroshhi.privacy.models import RetentionPolicy
     from heroshhi.privacy.retention.rules import RULE_MESSAGES, RULE_TRASH

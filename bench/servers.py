@@ -105,7 +105,7 @@ def _setup(workdir: Path, prefill: int) -> Targets:
     from heroshhi.accounts.services import api_key_create
     from heroshhi.core.actors import Actor
     from heroshhi.core.tenancy import workspace_scope
-    from heroshhi.leads.services import stages_ensure_defaults
+    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.models import Membership
     from heroshhi.workspaces.permissions import Role
 

@@ -167,7 +167,8 @@ def _workspace_a_state(world: World) -> tuple[object, ...]:
 def _alice_lead_id(world: World, *, trashed: bool = False) -> str:
     """Alice's live (or trashed) lead, created on first use."""
     from heroshhi.leads.models import Lead
-    from heroshhi.leads.services import lead_create, lead_trash
+    from heroshhi.leads.services.leads import lead_create
+    from heroshhi.leads.services.trash import lead_trash
 
     with workspace_scope(world.a):
         found = Lead.objects.filter(deleted_at__isnull=not trashed).first()
@@ -202,7 +203,7 @@ def _alice_lead_state(world: World) -> set[str]:
 
 
 def _alice_stage_kwargs(world: World) -> dict[str, str]:
-    from heroshhi.leads.services import stages_ensure_defaults
+    from heroshhi.leads.services.stages import stages_ensure_defaults
 
     return {"stage_id": str(stages_ensure_defaults(workspace=world.a)[0].pk)}
 
@@ -214,7 +215,7 @@ def _alice_task_kwargs(world: World) -> dict[str, str]:
     from django.utils import timezone
 
     from heroshhi.leads.models import Lead, Task
-    from heroshhi.leads.services import task_create
+    from heroshhi.leads.services.tasks import task_create
 
     lead_id = _alice_lead_id(world)
     with workspace_scope(world.a):

@@ -24,7 +24,9 @@ from heroshhi.accounts.services import user_create
 from heroshhi.core.actors import Actor
 from heroshhi.demo.messaging import seed_messaging
 from heroshhi.leads.models import Source, Stage
-from heroshhi.leads.services import lead_create, note_add, stages_ensure_defaults
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import membership_create, workspace_create

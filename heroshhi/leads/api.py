@@ -17,10 +17,14 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import batch, custom_fields, selectors, services
+from heroshhi.leads import batch, custom_fields, selectors
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.models import CustomField, Lead, Note
+from heroshhi.leads.services.leads import lead_create, lead_update
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.sensitive_reads import lead_record_view
+from heroshhi.leads.services.trash import lead_restore, lead_trash
 from heroshhi.leads.validation import DESCRIPTION_MAX, NAME_MAX, NOTE_MAX, TAGS_PER_LEAD_MAX
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -236,7 +240,7 @@ def _page(
 @router.post("", response={200: LeadWriteOut, 201: LeadWriteOut})
 def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
     workspace, actor = _context(request)
-    result = services.lead_create(
+    result = lead_create(
         workspace=workspace,
         actor=actor,
         name=payload.name,
@@ -359,7 +363,7 @@ def leads_export(
 def leads_retrieve(request: HttpRequest, lead_id: str) -> LeadOut:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
-    services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
+    lead_record_view(workspace=workspace, actor=actor, lead=lead)
     return _lead_out(lead, _fields(workspace))
 
 
@@ -374,7 +378,7 @@ def leads_update(request: HttpRequest, lead_id: str, payload: LeadPatchIn) -> Le
         changes["owner"] = selectors.member_for_input(workspace=workspace, value=changes["owner"])
     if "tags" in changes and changes["tags"] is None:
         changes["tags"] = []
-    lead = services.lead_update(workspace=workspace, actor=actor, lead=lead, **changes)
+    lead = lead_update(workspace=workspace, actor=actor, lead=lead, **changes)
     return _lead_out(lead, _fields(workspace))
 
 
@@ -382,7 +386,7 @@ def leads_update(request: HttpRequest, lead_id: str, payload: LeadPatchIn) -> Le
 def leads_trash(request: HttpRequest, lead_id: str) -> Status[None]:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_DELETE)
-    services.lead_trash(workspace=workspace, actor=actor, lead=lead)
+    lead_trash(workspace=workspace, actor=actor, lead=lead)
     return Status(204, None)
 
 
@@ -390,7 +394,7 @@ def leads_trash(request: HttpRequest, lead_id: str) -> Status[None]:
 def leads_restore(request: HttpRequest, lead_id: str) -> LeadOut:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_DELETE, trashed=True)
-    lead = services.lead_restore(workspace=workspace, actor=actor, lead=lead)
+    lead = lead_restore(workspace=workspace, actor=actor, lead=lead)
     return _lead_out(lead, _fields(workspace))
 
 
@@ -398,7 +402,7 @@ def leads_restore(request: HttpRequest, lead_id: str) -> LeadOut:
 def lead_notes_list(request: HttpRequest, lead_id: str) -> list[NoteOut]:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
-    services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
+    lead_record_view(workspace=workspace, actor=actor, lead=lead)
     return [_note_out(note) for note in selectors.lead_notes(workspace=workspace, lead=lead)]
 
 
@@ -406,5 +410,5 @@ def lead_notes_list(request: HttpRequest, lead_id: str) -> list[NoteOut]:
 def lead_notes_create(request: HttpRequest, lead_id: str, payload: NoteIn) -> Status[NoteOut]:
     workspace, actor = _context(request)
     lead = _access(request, lead_id, Capability.NOTES_WRITE)
-    note = services.note_add(workspace=workspace, actor=actor, lead=lead, body=payload.body)
+    note = note_add(workspace=workspace, actor=actor, lead=lead, body=payload.body)
     return Status(201, _note_out(note))

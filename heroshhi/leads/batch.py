@@ -34,9 +34,17 @@ from heroshhi.core.bulk import rows_insert
 from heroshhi.core.crypto import EMAIL, PHONE
 from heroshhi.core.crypto.blind_indexes import BlindIndexer
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import assignment, custom_fields, services
+from heroshhi.leads import assignment, custom_fields
 from heroshhi.leads.models import CustomField, Lead, LeadNameToken, Stage, TimelineEvent
 from heroshhi.leads.selectors import viewer_for
+from heroshhi.leads.services.common import tags_named
+from heroshhi.leads.services.lead_rules import (
+    clean_lead_input,
+    created_fields,
+    enquiry_fill,
+    initial_owner_id,
+)
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -170,7 +178,7 @@ def _error(index: int, code: str, errors: Mapping[str, list[str]]) -> ItemResult
 
 
 def _lookups(*, workspace: Workspace, items: Sequence[LeadItem]) -> _Lookups:
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     member_ids = {
         _as_uuid(item.owner) for item in items if not isinstance(item.owner, Membership | None)
     } - {None}
@@ -217,7 +225,7 @@ def _clean(*, workspace: Workspace, item: LeadItem, lookups: _Lookups) -> dict[s
         except ValidationError as exc:
             errors.update(exc.message_dict)
     try:
-        data = services.clean_lead_input(
+        data = clean_lead_input(
             workspace=workspace,
             name=item.name,
             phone=item.phone,
@@ -283,9 +291,7 @@ def _resolve(
             target = by_email.get(data["email_bidx"])
         if target is None:
             try:
-                owner_id = services.initial_owner_id(
-                    actor=actor, owner=data["owner"], viewer=viewer
-                )
+                owner_id = initial_owner_id(actor=actor, owner=data["owner"], viewer=viewer)
             except PermissionDenied:
                 results[index] = _error(
                     index, "forbidden", {"owner": [_("You may not assign leads to others.")]}
@@ -296,7 +302,7 @@ def _resolve(
             work.new_tags[lead.pk] = data["tags"]
             if owner_id is None:
                 work.unowned.append((lead, data["source"]))
-            filled = services.created_fields(data)
+            filled = created_fields(data)
             _note(work, actor, lead, TimelineEvent.Kind.CREATED, data["source"], filled)
             work.audit.append(
                 AuditRecord(
@@ -308,7 +314,7 @@ def _resolve(
             results[index] = ItemResult(index=index, status=ItemStatus.CREATED, lead=lead)
             target = lead
         else:
-            filled = services.enquiry_fill(workspace=workspace, lead=target, data=data)
+            filled = enquiry_fill(workspace=workspace, lead=target, data=data)
             if target.pk in existing:
                 work.filled_existing[target.pk] = target
                 if "name" in filled:
@@ -389,7 +395,7 @@ def _write(*, workspace: Workspace, actor: Actor, work: _Work, indexer: BlindInd
         workspace_id=workspace.pk,
     )
     names = sorted({name for tags in work.new_tags.values() for name in tags})
-    tag_ids = {tag.name: tag.pk for tag in services.tags_named(workspace=workspace, names=names)}
+    tag_ids = {tag.name: tag.pk for tag in tags_named(workspace=workspace, names=names)}
     through = Lead.tags.through
     through.objects.bulk_create(
         through(lead_id=lead_id, tag_id=tag_ids[name])

@@ -19,8 +19,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import custom_fields, selectors, services
+from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.models import CustomField
+from heroshhi.leads.services.sensitive_reads import leads_export_record
 from heroshhi.workspaces.models import Workspace
 
 COLUMNS = (
@@ -114,9 +115,7 @@ def leads_csv_response(
     filter_keys: list[str],
 ) -> StreamingHttpResponse:
     count = selectors.leads_export_count(workspace=workspace, viewer=viewer, filters=filters)
-    services.leads_export_record(
-        workspace=workspace, actor=actor, count=count, filters=sorted(filter_keys)
-    )
+    leads_export_record(workspace=workspace, actor=actor, count=count, filters=sorted(filter_keys))
     response = StreamingHttpResponse(
         _stream(workspace=workspace, viewer=viewer, filters=filters),
         content_type="text/csv; charset=utf-8",

@@ -32,9 +32,10 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.crypto.keys import index_key
 from heroshhi.core.crypto.provider import length_prefixed
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import batch, custom_fields, services
+from heroshhi.leads import batch, custom_fields
 from heroshhi.leads.export import BOM, neutralise
 from heroshhi.leads.models import ImportMapping, LeadImport, Source, Stage
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.privacy.consent import consents_grant_many
 from heroshhi.privacy.models import ConsentRecord
 from heroshhi.workspaces.models import Membership, Workspace
@@ -302,10 +303,7 @@ def _run(lead_import: LeadImport) -> None:
         for field, column in column_of.items()
         if field.startswith(CUSTOM_TARGET)
     }
-    stages = {
-        stage.name.casefold(): stage
-        for stage in services.stages_ensure_defaults(workspace=workspace)
-    }
+    stages = {stage.name.casefold(): stage for stage in stages_ensure_defaults(workspace=workspace)}
     report: list[list[str]] = []
     counts = {"created": 0, "updated": 0, "failed": 0}
     for start in range(0, len(parsed.rows), BATCH_SIZE):

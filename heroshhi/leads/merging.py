@@ -22,13 +22,13 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Note, Notification, Tag, Task, TimelineEvent
-from heroshhi.leads.services import (
-    _audit,
-    _email_bidx,
-    _phone_bidx,
-    _role,
-    _set_name_tokens,
-    _timeline,
+from heroshhi.leads.services.common import (
+    actor_role,
+    email_bidx_of,
+    lead_audit,
+    name_tokens_set,
+    phone_bidx_of,
+    timeline_add,
 )
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -102,7 +102,7 @@ def lead_merge(
     choices: Mapping[str, Side],
 ) -> Lead:
     """Fold ``absorb`` into ``keep`` and delete ``absorb``. Returns the refreshed ``keep``."""
-    require_merge_rights(_role(actor))
+    require_merge_rights(actor_role(actor))
     if keep.workspace_id != workspace.pk or absorb.workspace_id != workspace.pk:
         raise Http404
     if keep.pk == absorb.pk:
@@ -134,20 +134,20 @@ def lead_merge(
             setattr(keep, attr, value)
         keep.custom_values = custom or None
         # Recomputed, not trusted: the blind indexes always follow the value kept.
-        keep.phone_bidx = _phone_bidx(workspace, keep.phone)
-        keep.email_bidx = _email_bidx(workspace, keep.email)
+        keep.phone_bidx = phone_bidx_of(workspace, keep.phone)
+        keep.email_bidx = email_bidx_of(workspace, keep.email)
         keep.updated_at = keep.last_activity_at = timezone.now()
         keep.save()
-        _set_name_tokens(workspace=workspace, lead=keep)
+        name_tokens_set(workspace=workspace, lead=keep)
         keep.tags.set(list(Tag.objects.filter(pk__in=tag_ids)))
-        _timeline(
+        timeline_add(
             workspace=workspace,
             actor=actor,
             lead=keep,
             kind=TimelineEvent.Kind.MERGED,
             data={"absorbed": absorbed_id, "fields": taken},
         )
-        _audit(
+        lead_audit(
             workspace=workspace,
             actor=actor,
             action=AuditAction.LEAD_MERGED,

@@ -6,7 +6,8 @@ import logging
 
 from celery import shared_task
 
-from heroshhi.leads import assignment, services
+from heroshhi.leads import assignment
+from heroshhi.leads.services import purge, reminders
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 @shared_task
 def leads_purge_trashed() -> dict[str, int]:
     """Hard-delete leads 30 days after they went to the trash; safe to run twice."""
-    deleted = services.leads_purge_trashed()
+    deleted = purge.leads_purge_trashed()
     logger.info("lead trash purge finished", extra={"deleted": deleted})
     return {"deleted": deleted}
 
@@ -23,7 +24,7 @@ def leads_purge_trashed() -> dict[str, int]:
 def task_reminders_send() -> dict[str, int]:
     """Remind assignees of follow-ups that fell due; each task is claimed once, so
     overlapping runs and extra workers never remind twice."""
-    sent = services.task_reminders_send()
+    sent = reminders.task_reminders_send()
     logger.info("task reminders sent", extra={"sent": sent})
     return {"sent": sent}
 

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import custom_fields, selectors, services
+from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.forms import (
@@ -42,6 +42,12 @@ from heroshhi.leads.forms import (
     split_tags,
 )
 from heroshhi.leads.models import Lead, Source, Stage, TimelineEvent
+from heroshhi.leads.services.bulk import BULK_MAX, leads_bulk_apply
+from heroshhi.leads.services.leads import LeadCreateResult, lead_create, lead_update
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.sensitive_reads import lead_record_view
+from heroshhi.leads.services.stages import stages_ensure_defaults
+from heroshhi.leads.services.trash import lead_restore, lead_trash
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability, require_capability
 
@@ -108,7 +114,7 @@ def _list_page(request: HttpRequest, *, trashed: bool) -> HttpResponse:
     allowed = selectors.FILTER_KEYS - {"trashed"}
     if request.method != "POST":
         allowed -= {"q"}
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     members = _assignable_members(request)
     page = selectors.LeadPage(items=[], next_cursor=None)
     filter_errors: list[str] = []
@@ -175,18 +181,14 @@ def _bulk_lead_ids(request: HttpRequest) -> list[uuid.UUID]:
     raw = request.POST.getlist("lead")
     if request.POST.get("all_page"):
         raw += request.POST.getlist("page_lead")
-    if len(raw) > services.BULK_MAX * 2:
-        raise ValidationError(
-            _("Choose at most %(max)d leads at a time.") % {"max": services.BULK_MAX}
-        )
+    if len(raw) > BULK_MAX * 2:
+        raise ValidationError(_("Choose at most %(max)d leads at a time.") % {"max": BULK_MAX})
     try:
         ids = list(dict.fromkeys(uuid.UUID(str(value)) for value in raw))
     except ValueError:
         raise ValidationError(_("The selection holds an invalid lead id.")) from None
-    if len(ids) > services.BULK_MAX:
-        raise ValidationError(
-            _("Choose at most %(max)d leads at a time.") % {"max": services.BULK_MAX}
-        )
+    if len(ids) > BULK_MAX:
+        raise ValidationError(_("Choose at most %(max)d leads at a time.") % {"max": BULK_MAX})
     return ids
 
 
@@ -206,7 +208,7 @@ def lead_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("leads:list", slug=slug)
     field = _BULK_VALUE_FIELD[action]
     try:
-        count = services.leads_bulk_apply(
+        count = leads_bulk_apply(
             workspace=_workspace(request),
             actor=_actor(request),
             lead_ids=lead_ids,
@@ -263,7 +265,7 @@ def _member_or_none(workspace: Workspace, value: str | None) -> Membership | Non
 @require_http_methods(["GET", "POST"])
 def lead_new(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(request)
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     fields = custom_fields.custom_fields_list(workspace=workspace)
     form = LeadCreateForm(
         request.POST or None, stages=stages, members=_assignable_members(request), custom=fields
@@ -271,7 +273,7 @@ def lead_new(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = services.lead_create(
+            result = lead_create(
                 workspace=workspace,
                 actor=_actor(request),
                 name=data["name"],
@@ -292,9 +294,7 @@ def lead_new(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "leads/create.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def _after_create(
-    request: HttpRequest, slug: str, result: services.LeadCreateResult
-) -> HttpResponse:
+def _after_create(request: HttpRequest, slug: str, result: LeadCreateResult) -> HttpResponse:
     if result.created:
         messages.success(request, _("Lead added."))
     else:
@@ -351,7 +351,7 @@ def _detail(
     status: int = 200,
 ) -> HttpResponse:
     workspace = _workspace(request)
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     assignable = _assignable_members(request)
     role = _membership(request).role
     fields = custom_fields.custom_fields_list(workspace=workspace)
@@ -393,7 +393,7 @@ def lead_detail(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResp
     lead = _access(request, lead_id, Capability.LEADS_VIEW_ASSIGNED)
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    services.lead_record_view(workspace=_workspace(request), actor=_actor(request), lead=lead)
+    lead_record_view(workspace=_workspace(request), actor=_actor(request), lead=lead)
     return _detail(request, lead)
 
 
@@ -405,7 +405,7 @@ def lead_edit(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespon
     fields = custom_fields.custom_fields_list(workspace=workspace)
     form = LeadEditForm(
         request.POST,
-        stages=services.stages_ensure_defaults(workspace=workspace),
+        stages=stages_ensure_defaults(workspace=workspace),
         members=members,
         custom=fields,
         initial=custom_initial(lead.custom_values),
@@ -422,7 +422,7 @@ def lead_edit(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespon
                 changes["stage"] = _stage_or_none(workspace, data["stage"])
             if members is not None:
                 changes["owner"] = _member_or_none(workspace, data["owner"])
-            services.lead_update(workspace=workspace, actor=_actor(request), lead=lead, **changes)
+            lead_update(workspace=workspace, actor=_actor(request), lead=lead, **changes)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -437,7 +437,7 @@ def note_new(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespons
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            services.note_add(
+            note_add(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 lead=lead,
@@ -454,7 +454,7 @@ def note_new(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespons
 @require_POST
 def lead_delete(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
     lead = _access(request, lead_id, Capability.LEADS_DELETE)
-    services.lead_trash(workspace=_workspace(request), actor=_actor(request), lead=lead)
+    lead_trash(workspace=_workspace(request), actor=_actor(request), lead=lead)
     messages.success(request, _("Lead moved to the trash. You can restore it for 30 days."))
     return redirect("leads:list", slug=slug)
 
@@ -463,7 +463,7 @@ def lead_delete(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResp
 def lead_undelete(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
     lead = _access(request, lead_id, Capability.LEADS_DELETE, trashed=True)
     try:
-        services.lead_restore(workspace=_workspace(request), actor=_actor(request), lead=lead)
+        lead_restore(workspace=_workspace(request), actor=_actor(request), lead=lead)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)

@@ -15,10 +15,18 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from heroshhi.leads import selectors, services
+from heroshhi.leads import selectors
 from heroshhi.leads.access import access_stage
 from heroshhi.leads.forms import StageForm, add_service_errors, member_label
 from heroshhi.leads.models import Lead, Stage
+from heroshhi.leads.services.leads import lead_update
+from heroshhi.leads.services.stages import (
+    stage_create,
+    stage_delete,
+    stage_move,
+    stage_rename,
+    stages_ensure_defaults,
+)
 from heroshhi.leads.views import _access, _actor, _membership, _viewer, _workspace
 from heroshhi.workspaces.permissions import Capability, has_capability, require_capability
 
@@ -33,7 +41,7 @@ def _stage(request: HttpRequest, stage_id: uuid.UUID) -> Stage:
 
 def _stage_rows(request: HttpRequest) -> list[dict[str, object]]:
     workspace = _workspace(request)
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     counts = selectors.stage_lead_counts(workspace=workspace)
     return [
         {
@@ -85,7 +93,7 @@ def stage_settings(request: HttpRequest, slug: str) -> HttpResponse:
     form = StageForm(request.POST, prefix="new")
     if form.is_valid():
         try:
-            services.stage_create(
+            stage_create(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 name=form.cleaned_data["name"],
@@ -110,7 +118,7 @@ def stage_edit(request: HttpRequest, slug: str, stage_id: uuid.UUID) -> HttpResp
         errors = [str(message) for messages_ in form.errors.values() for message in messages_]
     else:
         try:
-            services.stage_rename(
+            stage_rename(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 stage=stage,
@@ -127,7 +135,7 @@ def stage_reorder(request: HttpRequest, slug: str, stage_id: uuid.UUID) -> HttpR
     stage = _stage(request, stage_id)
     errors: list[str] = []
     try:
-        services.stage_move(
+        stage_move(
             workspace=_workspace(request),
             actor=_actor(request),
             stage=stage,
@@ -143,7 +151,7 @@ def stage_remove(request: HttpRequest, slug: str, stage_id: uuid.UUID) -> HttpRe
     stage = _stage(request, stage_id)
     errors: list[str] = []
     try:
-        services.stage_delete(workspace=_workspace(request), actor=_actor(request), stage=stage)
+        stage_delete(workspace=_workspace(request), actor=_actor(request), stage=stage)
     except ValidationError as exc:
         errors = exc.messages
     return _done(request, slug, ok=_("Stage deleted."), errors=errors)
@@ -155,7 +163,7 @@ def stage_remove(request: HttpRequest, slug: str, stage_id: uuid.UUID) -> HttpRe
 @require_GET
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(request)
-    stages = services.stages_ensure_defaults(workspace=workspace)
+    stages = stages_ensure_defaults(workspace=workspace)
     columns = selectors.leads_board(workspace=workspace, viewer=_viewer(request), stages=stages)
     context = {
         "columns": columns,
@@ -169,7 +177,7 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 def _card(request: HttpRequest, lead: Lead, *, error: str = "", status: int = 200) -> HttpResponse:
     context = {
         "lead": lead,
-        "stages": services.stages_ensure_defaults(workspace=_workspace(request)),
+        "stages": stages_ensure_defaults(workspace=_workspace(request)),
         "owner_name": member_label(lead.owner) if lead.owner else "",
         "card_error": error,
     }
@@ -185,9 +193,7 @@ def board_move(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespo
     error = ""
     try:
         stage = selectors.stage_for_input(workspace=workspace, value=request.POST.get("stage"))
-        lead = services.lead_update(
-            workspace=workspace, actor=_actor(request), lead=lead, stage=stage
-        )
+        lead = lead_update(workspace=workspace, actor=_actor(request), lead=lead, stage=stage)
     except ValidationError as exc:
         error = " ".join(exc.messages)
     if request.htmx:  # type: ignore[attr-defined]

@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from heroshhi.leads import selectors, services
+from heroshhi.leads import selectors
 from heroshhi.leads.access import access_task
 from heroshhi.leads.forms import TaskForm, add_service_errors
 from heroshhi.leads.models import Task
+from heroshhi.leads.services.tasks import task_complete, task_create, task_reopen
 from heroshhi.leads.views import _access, _actor, _detail, _membership, _workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 
@@ -36,7 +37,7 @@ def task_add(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpRespons
     form = TaskForm(request.POST)
     if form.is_valid():
         try:
-            services.task_create(
+            task_create(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 lead=lead,
@@ -67,7 +68,7 @@ def _back(request: HttpRequest, slug: str, task: Task) -> HttpResponse:
 @require_POST
 def task_done(request: HttpRequest, slug: str, task_id: uuid.UUID) -> HttpResponse:
     task = _task(request, task_id)
-    services.task_complete(workspace=_workspace(request), actor=_actor(request), task=task)
+    task_complete(workspace=_workspace(request), actor=_actor(request), task=task)
     messages.success(request, _("Task done."))
     return _back(request, slug, task)
 
@@ -75,6 +76,6 @@ def task_done(request: HttpRequest, slug: str, task_id: uuid.UUID) -> HttpRespon
 @require_POST
 def task_undo(request: HttpRequest, slug: str, task_id: uuid.UUID) -> HttpResponse:
     task = _task(request, task_id)
-    services.task_reopen(workspace=_workspace(request), actor=_actor(request), task=task)
+    task_reopen(workspace=_workspace(request), actor=_actor(request), task=task)
     messages.success(request, _("Task reopened."))
     return _back(request, slug, task)

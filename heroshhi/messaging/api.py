@@ -24,9 +24,9 @@ from pydantic import ConfigDict, Field
 from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import services as lead_services
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead
+from heroshhi.leads.services.sensitive_reads import lead_record_view
 from heroshhi.messaging import optout, sending
 from heroshhi.messaging.models import Message, OptOutRecord
 from heroshhi.workspaces.models import Workspace
@@ -175,7 +175,7 @@ def lead_messages_list(
     workspace, actor = _context(request)
     lead = _access(request, lead_id)
     page = _messages_page(workspace=workspace, lead=lead, cursor=cursor, limit=limit)
-    lead_services.lead_record_view(workspace=workspace, actor=actor, lead=lead)
+    lead_record_view(workspace=workspace, actor=actor, lead=lead)
     return page
 
 

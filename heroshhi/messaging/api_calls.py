@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field
 from heroshhi.core.actors import Actor
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_record_view
+from heroshhi.leads.services.sensitive_reads import lead_record_view
 from heroshhi.leads.validation import NOTE_MAX
 from heroshhi.messaging.calls import (
     MAX_DURATION_SECONDS,

@@ -36,7 +36,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.batch import BATCH_MAX, LeadItem, leads_create_many
 from heroshhi.leads.models import Lead, Source, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
 from heroshhi.messaging import keywords, optout, sending
 from heroshhi.messaging.channels import transport_for, with_details

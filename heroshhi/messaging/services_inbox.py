@@ -15,7 +15,8 @@ from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Note
-from heroshhi.leads.services import lead_update, note_add
+from heroshhi.leads.services.leads import lead_update
+from heroshhi.leads.services.notes import note_add
 from heroshhi.messaging.models import Conversation, Message
 from heroshhi.messaging.tasks import send_read_receipt
 from heroshhi.workspaces.models import Membership, Workspace

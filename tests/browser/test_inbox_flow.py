@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from heroshhi.accounts.models import User
 from heroshhi.core.actors import Actor
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.whatsapp.services import channel_check, channel_create
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import workspace_create

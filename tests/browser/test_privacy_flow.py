@@ -14,7 +14,8 @@ from playwright.sync_api import Browser, ViewportSize, expect
 
 from heroshhi.accounts.models import User
 from heroshhi.core.actors import Actor
-from heroshhi.leads.services import lead_create, note_add
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import workspace_create
 from tests.browser.test_login_flow import PageWatch

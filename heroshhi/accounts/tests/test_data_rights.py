@@ -24,7 +24,7 @@ from heroshhi.audit.models import PLATFORM_CHAIN, AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import member_role_change

@@ -21,7 +21,7 @@ from heroshhi.demo.messaging import (
     simulator_config_path,
 )
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import (
     Call,

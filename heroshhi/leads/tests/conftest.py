@@ -13,7 +13,7 @@ from heroshhi.accounts.services import api_key_create
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Role
 

@@ -17,7 +17,8 @@ from heroshhi.leads.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_m
 from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.selectors import LeadFilters, leads_list, viewer_for
-from heroshhi.leads.services import lead_create, stages_ensure_defaults
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.tests.conftest import EMAIL, NAME, PHONE
 from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Role
@@ -109,7 +110,7 @@ def test_duplicates_of_existing_leads_are_enquired_again_and_filled(world, alice
     by_email = make_lead(name="Meera Nair", email=EMAIL)
     trashed_phone = "+919811111111"
     lead_gone = make_lead(name="Gone", phone=trashed_phone)
-    from heroshhi.leads.services import lead_trash
+    from heroshhi.leads.services.trash import lead_trash
 
     lead_trash(workspace=world.a, actor=alice, lead=lead_gone)
 

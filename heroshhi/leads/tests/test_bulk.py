@@ -11,7 +11,7 @@ from django.urls import reverse
 from conftest import PASSWORD
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import stages_ensure_defaults
+from heroshhi.leads.services.stages import stages_ensure_defaults
 
 pytestmark = pytest.mark.django_db
 

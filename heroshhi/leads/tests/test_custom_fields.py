@@ -29,7 +29,7 @@ from heroshhi.leads.custom_fields import (
 )
 from heroshhi.leads.merging import lead_merge
 from heroshhi.leads.models import CustomField, Lead, LeadImport, TimelineEvent
-from heroshhi.leads.services import lead_create, lead_update
+from heroshhi.leads.services.leads import lead_create, lead_update
 from heroshhi.leads.tasks import lead_import_run
 from heroshhi.leads.tests.conftest import NAME, issue_key
 from heroshhi.workspaces.models import Membership

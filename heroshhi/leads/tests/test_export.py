@@ -14,7 +14,8 @@ from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.leads.export import COLUMNS, neutralise
 from heroshhi.leads.selectors import LeadFilters, Viewer, leads_export_batches
-from heroshhi.leads.services import lead_trash, stages_ensure_defaults
+from heroshhi.leads.services.stages import stages_ensure_defaults
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.workspaces.permissions import Role
 

@@ -15,7 +15,9 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.selectors import LeadFilters, Viewer, leads_list, parse_lead_filters
-from heroshhi.leads.services import lead_trash, leads_bulk_apply, task_complete, task_create
+from heroshhi.leads.services.bulk import leads_bulk_apply
+from heroshhi.leads.services.tasks import task_complete, task_create
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.leads.tests.conftest import issue_key
 
 pytestmark = pytest.mark.django_db

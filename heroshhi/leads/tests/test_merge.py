@@ -20,7 +20,10 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.merging import lead_merge
 from heroshhi.leads.models import Lead, LeadNameToken, Note, Task, TimelineEvent
 from heroshhi.leads.selectors import Viewer, leads_list, parse_lead_filters
-from heroshhi.leads.services import lead_trash, note_add, stages_ensure_defaults, task_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.stages import stages_ensure_defaults
+from heroshhi.leads.services.tasks import task_create
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.leads.tests.conftest import EMAIL, PHONE
 from heroshhi.workspaces.permissions import Role
 

@@ -13,14 +13,14 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Stage, TimelineEvent
 from heroshhi.leads.selectors import Viewer, leads_board
-from heroshhi.leads.services import (
-    lead_trash,
+from heroshhi.leads.services.stages import (
     stage_create,
     stage_delete,
     stage_move,
     stage_rename,
     stages_ensure_defaults,
 )
+from heroshhi.leads.services.trash import lead_trash
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,9 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import tasks
 from heroshhi.leads.models import Lead, LeadNameToken, Note, Tag, TimelineEvent
-from heroshhi.leads.services import lead_trash, leads_purge_trashed, note_add
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.purge import leads_purge_trashed
+from heroshhi.leads.services.trash import lead_trash
 
 pytestmark = pytest.mark.django_db
 

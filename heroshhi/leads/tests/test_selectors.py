@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.selectors import LeadFilters, Viewer, leads_list, parse_lead_filters
-from heroshhi.leads.services import lead_restore, lead_trash, stages_ensure_defaults
+from heroshhi.leads.services.stages import stages_ensure_defaults
+from heroshhi.leads.services.trash import lead_restore, lead_trash
 from heroshhi.leads.tests.conftest import EMAIL, PHONE
 
 pytestmark = pytest.mark.django_db

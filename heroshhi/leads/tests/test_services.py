@@ -16,15 +16,10 @@ from django.utils import timezone
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, LeadNameToken, Note, TimelineEvent
-from heroshhi.leads.services import (
-    lead_create,
-    lead_delete_now,
-    lead_restore,
-    lead_trash,
-    lead_update,
-    note_add,
-    stages_ensure_defaults,
-)
+from heroshhi.leads.services.leads import lead_create, lead_update
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.stages import stages_ensure_defaults
+from heroshhi.leads.services.trash import lead_delete_now, lead_restore, lead_trash
 from heroshhi.leads.tests.conftest import EMAIL, NAME, PHONE
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,9 @@ from heroshhi.accounts.services import user_create
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.assignment import speed_to_lead_alerts
 from heroshhi.leads.models import Notification
-from heroshhi.leads.services import lead_update, note_add, stages_ensure_defaults
+from heroshhi.leads.services.leads import lead_update
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.tasks import speed_to_lead_alerts as speed_to_lead_task
 from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Role

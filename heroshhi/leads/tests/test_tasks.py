@@ -17,7 +17,8 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import tasks as celery_tasks
 from heroshhi.leads.models import Notification, Task, TimelineEvent
 from heroshhi.leads.selectors import local_day_end
-from heroshhi.leads.services import task_complete, task_create, task_reminders_send, task_reopen
+from heroshhi.leads.services.reminders import task_reminders_send
+from heroshhi.leads.services.tasks import task_complete, task_create, task_reopen
 from heroshhi.workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +101,7 @@ def test_reminders_are_sent_once_for_due_open_tasks(world, alice, bob_member, ma
 
 
 def test_a_claimed_task_is_not_reminded_again(world, alice, bob_member, make_lead):
-    from heroshhi.leads.services import _task_remind
+    from heroshhi.leads.services.reminders import _task_remind
 
     lead = make_lead(owner=bob_member)
     task = _task(world, alice, lead)

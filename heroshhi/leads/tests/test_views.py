@@ -9,7 +9,7 @@ from django.urls import reverse
 from conftest import PASSWORD
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import stages_ensure_defaults
+from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.tests.conftest import NAME, PHONE
 
 pytestmark = pytest.mark.django_db

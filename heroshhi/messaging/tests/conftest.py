@@ -26,7 +26,7 @@ from conftest import World
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.messaging import channels
 from heroshhi.messaging.models import Channel
 from heroshhi.messaging.transport import Recipient, TemplateCall

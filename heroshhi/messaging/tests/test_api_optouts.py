@@ -22,7 +22,8 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
 from heroshhi.leads.selectors import Viewer
-from heroshhi.leads.services import lead_create, lead_delete_now
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.trash import lead_delete_now
 from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.messaging import optout, selectors_optout
 from heroshhi.messaging.models import Channel, Conversation, OptOutRecord

@@ -13,7 +13,8 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import lead_create, lead_delete_now
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.trash import lead_delete_now
 from heroshhi.messaging import keywords, optout
 from heroshhi.messaging.models import MessagingSettings, OptOutRecord
 from heroshhi.workspaces.permissions import Role

@@ -17,7 +17,9 @@ from heroshhi.core.crypto import WA_USER, blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import CustomField, Lead
-from heroshhi.leads.services import lead_create, note_add, task_create
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.tasks import task_create
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import Call, Channel, Conversation, Message
 from heroshhi.privacy.consent import consent_grant

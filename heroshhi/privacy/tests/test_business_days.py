@@ -12,7 +12,7 @@ from django.utils import timezone
 from conftest import World
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.privacy.business_days import SlaState, due_at_for, sla_state
 from heroshhi.privacy.models import PrivacyRequest
 from heroshhi.privacy.selectors import RequestFilters, requests_list

@@ -13,7 +13,7 @@ from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.crypto import blind_index
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.services import lead_trash
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.privacy import compliance, incidents
 from heroshhi.privacy.compliance_statements import PROCESSING_RECORDS, PROMISES
 from heroshhi.privacy.models import ChainVerification

@@ -15,7 +15,7 @@ from django.utils import timezone
 from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import OptOutRecord
 from heroshhi.privacy.consent import (

@@ -21,7 +21,8 @@ from heroshhi.core.crypto import WA_USER, BlindIndexField, blind_index, name_tok
 from heroshhi.core.crypto.fields import encrypted_fields_of
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create, lead_trash
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import OptOutRecord
 from heroshhi.privacy.errors import PrivacyActionRefused

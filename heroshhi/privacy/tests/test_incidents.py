@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
-from heroshhi.leads.services import lead_create, lead_trash
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.privacy import incidents
 from heroshhi.privacy.models import Incident, IncidentNotice
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from conftest import PASSWORD, World
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.messaging import optout
 from heroshhi.privacy import selectors
 from heroshhi.privacy.models import PrivacyRequest
@@ -92,7 +92,7 @@ def test_the_lead_page_shows_a_banner_while_restricted(client, world, alice, lea
 
 def test_sales_see_the_banner_but_no_privacy_actions(client, world, alice, lead, bob):
     from heroshhi.core.tenancy import workspace_scope
-    from heroshhi.leads.services import lead_update
+    from heroshhi.leads.services.leads import lead_update
     from heroshhi.workspaces.models import Membership
 
     with workspace_scope(world.a):

@@ -17,7 +17,9 @@ from heroshhi.audit.models import AuditCheckpoint, AuditEvent
 from heroshhi.audit.verify import verify_chain
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Note, TimelineEvent
-from heroshhi.leads.services import lead_create, lead_trash, note_add
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord
 from heroshhi.privacy.models import (
     ConsentRecord,

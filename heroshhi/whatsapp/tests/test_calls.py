@@ -15,7 +15,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.messaging.calls import call_log
 from heroshhi.messaging.models import Call, Conversation

@@ -175,7 +175,7 @@ def test_a_sales_key_sees_no_lead_to_opt_out_and_a_manager_may_opt_in(client, wo
 
 def test_without_a_channel_the_answer_is_409_no_channel(client, world):
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.services import lead_create
+    from heroshhi.leads.services.leads import lead_create
 
     lead = lead_create(
         workspace=world.b,

@@ -19,7 +19,8 @@ from django.utils import timezone
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import TimelineEvent
-from heroshhi.leads.services import lead_create, lead_trash
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.trash import lead_trash
 from heroshhi.messaging import delivery, keywords, optout, ratelimits
 from heroshhi.messaging.models import Message
 from heroshhi.messaging.sending import (

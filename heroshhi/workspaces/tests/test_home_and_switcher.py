@@ -132,7 +132,7 @@ def test_the_navigation_shows_only_what_the_role_may_open(client, world):
 
 def test_the_dashboard_shows_the_newest_leads_the_member_may_see(client, world):
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.services import lead_create
+    from heroshhi.leads.services.leads import lead_create
 
     owner = Actor.user(world.alice.pk, role="owner")
     lead_create(

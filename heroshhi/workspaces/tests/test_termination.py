@@ -22,7 +22,9 @@ from heroshhi.core.crypto import DecryptionError, decrypt_value
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tenancy import WorkspaceOwned, workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create, note_add, task_create
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.tasks import task_create
 from heroshhi.messaging import delivery, optout, sending
 from heroshhi.messaging.models import Message
 from heroshhi.whatsapp.tests import conftest as messaging_fixtures

@@ -26,7 +26,9 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create, note_add, task_create
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.tasks import task_create
 from heroshhi.messaging import optout
 from heroshhi.messaging.calls import call_log
 from heroshhi.messaging.models import OptOutRecord

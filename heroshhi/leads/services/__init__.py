@@ -1,0 +1,1 @@
+"""Every write to leads, one module per entity (``stages``, ``leads``, ``trash``, ...)."""
