@@ -377,7 +377,7 @@ def _creates(*, workspace: Any, actor: Any, first: int, count: int) -> None:
 
 
 def _creates_batched(*, workspace: Any, actor: Any, first: int, count: int) -> None:
-    from heroshhi.leads.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
+    from heroshhi.leads.services.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
 
     items = [
         LeadItem(

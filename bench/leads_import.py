@@ -72,6 +72,7 @@ def _run(*, rows: int) -> None:
     from heroshhi.core.tenancy import workspace_scope
     from heroshhi.leads import importing
     from heroshhi.leads.models import Lead, LeadImport
+    from heroshhi.leads.services import imports
     from heroshhi.workspaces.models import Membership
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import workspace_create
@@ -89,7 +90,7 @@ def _run(*, rows: int) -> None:
         member = Membership.objects.get(user=owner)
     content, invalid, repeated = _csv(rows)
     upload = SimpleUploadedFile("leads.csv", content, content_type="text/csv")
-    lead_import = importing.lead_import_create(
+    lead_import = imports.lead_import_create(
         workspace=workspace, actor=actor, member=member, upload=upload
     )
     mapping = importing.guess_mapping(importing.headers_of(lead_import))
@@ -112,7 +113,7 @@ def _run(*, rows: int) -> None:
     watcher.start()
     started = time.perf_counter()
     try:
-        importing.lead_import_start(
+        imports.lead_import_start(
             workspace=workspace, actor=actor, lead_import=lead_import, mapping=mapping
         )
     finally:

@@ -234,8 +234,8 @@ def _alice_task_kwargs(world: World) -> dict[str, str]:
 
 def _alice_custom_field_kwargs(world: World) -> dict[str, str]:
     """A custom field of Alice's workspace, created on first use."""
-    from heroshhi.leads.custom_fields import custom_field_create
     from heroshhi.leads.models import CustomField
+    from heroshhi.leads.services.custom_fields import custom_field_create
 
     with workspace_scope(world.a):
         found = CustomField.objects.values_list("pk", flat=True).first()
@@ -267,8 +267,8 @@ def _alice_import_kwargs(world: World) -> dict[str, str]:
     """A CSV import uploaded by Alice, created on first use."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from heroshhi.leads.importing import lead_import_create
     from heroshhi.leads.models import LeadImport
+    from heroshhi.leads.services.imports import lead_import_create
 
     with workspace_scope(world.a):
         found = LeadImport.objects.values_list("pk", flat=True).first()

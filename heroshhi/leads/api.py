@@ -17,10 +17,11 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.leads import batch, custom_fields, selectors
+from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
 from heroshhi.leads.models import CustomField, Lead, Note
+from heroshhi.leads.services import batch
 from heroshhi.leads.services.leads import lead_create, lead_update
 from heroshhi.leads.services.notes import note_add
 from heroshhi.leads.services.sensitive_reads import lead_record_view

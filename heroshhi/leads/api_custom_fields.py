@@ -20,6 +20,13 @@ from pydantic import ConfigDict, Field, field_validator
 from heroshhi.core.actors import Actor
 from heroshhi.leads import custom_fields
 from heroshhi.leads.models import CustomField
+from heroshhi.leads.services.custom_fields import (
+    custom_field_archive,
+    custom_field_create,
+    custom_field_move_to,
+    custom_field_restore,
+    custom_field_update,
+)
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -130,7 +137,7 @@ def custom_fields_create(request: HttpRequest, payload: CustomFieldIn) -> Status
     """A new field at the end of the list."""
     workspace, actor = _context(request)
     _refuse_options(payload.kind, payload.choices)
-    field = custom_fields.custom_field_create(
+    field = custom_field_create(
         workspace=workspace,
         actor=actor,
         label=payload.label,
@@ -153,7 +160,7 @@ def custom_fields_update(
     _refuse_options(field.kind, payload.choices)
     # One change or none: a refused position leaves the label as it was.
     with transaction.atomic():
-        field = custom_fields.custom_field_update(
+        field = custom_field_update(
             workspace=workspace,
             actor=actor,
             field=field,
@@ -162,7 +169,7 @@ def custom_fields_update(
             choices=field.choices if payload.choices is None else payload.choices,
         )
         if payload.position is not None:
-            field = custom_fields.custom_field_move_to(
+            field = custom_field_move_to(
                 workspace=workspace, actor=actor, field=field, position=payload.position
             )
     return _one_out(workspace, field)
@@ -173,9 +180,7 @@ def custom_fields_archive(request: HttpRequest, field_id: str) -> CustomFieldOut
     """Remove the field from forms, pages, API answers and exports; values on leads stay
     stored and come back with ``/restore``."""
     workspace, actor = _context(request)
-    field = custom_fields.custom_field_archive(
-        workspace=workspace, actor=actor, field=_access(request, field_id)
-    )
+    field = custom_field_archive(workspace=workspace, actor=actor, field=_access(request, field_id))
     return _one_out(workspace, field)
 
 
@@ -183,7 +188,5 @@ def custom_fields_archive(request: HttpRequest, field_id: str) -> CustomFieldOut
 def custom_fields_restore(request: HttpRequest, field_id: str) -> CustomFieldOut:
     """Bring an archived field back, at the end of the list."""
     workspace, actor = _context(request)
-    field = custom_fields.custom_field_restore(
-        workspace=workspace, actor=actor, field=_access(request, field_id)
-    )
+    field = custom_field_restore(workspace=workspace, actor=actor, field=_access(request, field_id))
     return _one_out(workspace, field)

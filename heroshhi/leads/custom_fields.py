@@ -15,35 +15,35 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Max
-from django.utils import timezone
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from heroshhi.audit.actions import AuditAction
-from heroshhi.audit.services import audit_record
-from heroshhi.core.actors import Actor
-from heroshhi.core.ordering import renumbered
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
-from heroshhi.leads import validation
 from heroshhi.leads.models import CustomField
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 FIELDS_MAX = 50
+
 LABEL_MAX = 60
+
 TEXT_MAX = 500
+
 CHOICES_MAX = 50
+
 CHOICE_MAX = 60
+
 NUMBER_LIMIT = Decimal("1e15")
+
 NUMBER_DECIMALS_MAX = 6
+
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
 # Keys that would read as a built-in lead column in exports and imports.
 RESERVED_KEYS = frozenset(
     {
@@ -61,22 +61,15 @@ RESERVED_KEYS = frozenset(
         "updated_at",
     }
 )
+
 FORM_PREFIX = "cf_"
+
 ERROR_PREFIX = "custom_fields."
 
 
 def error_key(key: str) -> str:
     """The field-error name of a custom value: ``custom_fields.<key>``."""
     return ERROR_PREFIX + key
-
-
-def _role(actor: Actor) -> str:
-    if not actor.role:
-        raise PermissionDenied("leads.no_role")
-    return actor.role
-
-
-# Reads ----------------------------------------------------------------------------------
 
 
 def custom_fields_list(*, workspace: Workspace, archived: bool = False) -> list[CustomField]:
@@ -109,19 +102,16 @@ def visible_values(lead_values: Mapping[str, Any] | None, fields: Iterable[Custo
     return {field.key: stored[field.key] for field in fields if field.key in stored}
 
 
-# Definitions ------------------------------------------------------------------------------
-
-
-def _invalid(field: str, message: str) -> ValidationError:
+def field_error(field: str, message: str) -> ValidationError:
     return ValidationError({field: [message]})
 
 
 def clean_label(value: object) -> str:
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if not text:
-        raise _invalid("label", _("Give the field a label."))
+        raise field_error("label", _("Give the field a label."))
     if len(text) > LABEL_MAX:
-        raise _invalid("label", _("Use at most %(max)d characters.") % {"max": LABEL_MAX})
+        raise field_error("label", _("Use at most %(max)d characters.") % {"max": LABEL_MAX})
     return text
 
 
@@ -135,21 +125,21 @@ def key_from_label(label: str) -> str:
 
 def clean_key(value: object) -> str:
     if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
-        raise _invalid(
+        raise field_error(
             "key",
             _("Use 1 to 40 lower-case letters, digits or underscores, starting with a letter."),
         )
     if value in RESERVED_KEYS:
-        raise _invalid("key", _("This key is taken by a built-in lead field."))
+        raise field_error("key", _("This key is taken by a built-in lead field."))
     if re.search(r"\d{5}", value):
         # Keys go into audit metadata, which refuses anything that reads like a phone number.
-        raise _invalid("key", _("Use at most four digits in a row."))
+        raise field_error("key", _("Use at most four digits in a row."))
     return value
 
 
-def _clean_kind(value: object) -> str:
+def clean_kind(value: object) -> str:
     if value not in CustomField.Kind.values:
-        raise _invalid("kind", _("Choose text, number, date or single choice."))
+        raise field_error("kind", _("Choose text, number, date or single choice."))
     return str(value)
 
 
@@ -160,233 +150,25 @@ def clean_choices(value: object, *, kind: str) -> list[str]:
     if isinstance(value, str):
         value = value.splitlines()
     if not isinstance(value, list | tuple):
-        raise _invalid("choices", _("Give the options as a list."))
+        raise field_error("choices", _("Give the options as a list."))
     options: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            raise _invalid("choices", _("Each option must be text."))
+            raise field_error("choices", _("Each option must be text."))
         option = " ".join(item.split())
         if not option:
             continue
         if len(option) > CHOICE_MAX:
-            raise _invalid(
+            raise field_error(
                 "choices", _("An option may have at most %(max)d characters.") % {"max": CHOICE_MAX}
             )
         if option.casefold() not in {o.casefold() for o in options}:
             options.append(option)
     if not options:
-        raise _invalid("choices", _("Give at least one option, one per line."))
+        raise field_error("choices", _("Give at least one option, one per line."))
     if len(options) > CHOICES_MAX:
-        raise _invalid("choices", _("Use at most %(max)d options.") % {"max": CHOICES_MAX})
+        raise field_error("choices", _("Use at most %(max)d options.") % {"max": CHOICES_MAX})
     return options
-
-
-def _audit(
-    *, workspace: Workspace, actor: Actor, action: AuditAction, field: CustomField, **meta: object
-) -> None:
-    audit_record(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target=("custom_field", field.pk),
-        metadata={"key": field.key, "kind": field.kind, **meta},
-    )
-
-
-@transaction.atomic
-def custom_field_create(
-    *,
-    workspace: Workspace,
-    actor: Actor,
-    label: str,
-    kind: str,
-    key: str = "",
-    choices: object = (),
-    required: bool = False,
-) -> CustomField:
-    """A new field at the end of the list; the key comes from the label unless given."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = validation.collect(
-        {
-            "label": lambda: clean_label(label),
-            "kind": lambda: _clean_kind(kind),
-        }
-    )
-    data |= validation.collect(
-        {
-            "key": lambda: clean_key(key.strip() if key else key_from_label(data["label"])),
-            "choices": lambda: clean_choices(choices, kind=data["kind"]),
-        }
-    )
-    with workspace_scope(workspace):
-        if CustomField.objects.filter(key=data["key"]).exists():
-            # Archived fields keep their key, so old values never change meaning.
-            raise _invalid("key", _("Another field (maybe a removed one) already uses this key."))
-        if CustomField.objects.count() >= FIELDS_MAX:
-            raise _invalid(
-                "label",
-                _("A workspace can have at most %(max)d custom fields.") % {"max": FIELDS_MAX},
-            )
-        last = CustomField.objects.aggregate(last=Max("position"))["last"]
-        field = CustomField.objects.create(
-            workspace=workspace,
-            key=data["key"],
-            label=data["label"],
-            kind=data["kind"],
-            choices=data["choices"],
-            required=bool(required),
-            position=0 if last is None else last + 1,
-        )
-        _audit(
-            workspace=workspace, actor=actor, action=AuditAction.CUSTOM_FIELD_CREATED, field=field
-        )
-    return field
-
-
-@transaction.atomic
-def custom_field_update(
-    *,
-    workspace: Workspace,
-    actor: Actor,
-    field: CustomField,
-    label: str,
-    required: bool,
-    choices: object = (),
-) -> CustomField:
-    """Change the label, the options or whether it is required; key and kind stay. Values
-    holding an option that was removed stay as they are until someone edits them."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    data = validation.collect(
-        {
-            "label": lambda: clean_label(label),
-            "choices": lambda: clean_choices(choices, kind=field.kind),
-        }
-    )
-    data["required"] = bool(required)
-    with workspace_scope(workspace):
-        changed = [
-            name for name in ("label", "choices", "required") if getattr(field, name) != data[name]
-        ]
-        if not changed:
-            return field
-        for name in changed:
-            setattr(field, name, data[name])
-        field.save(update_fields=changed)
-        _audit(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.CUSTOM_FIELD_UPDATED,
-            field=field,
-            fields=changed,
-        )
-    return field
-
-
-@transaction.atomic
-def custom_field_move(
-    *, workspace: Workspace, actor: Actor, field: CustomField, direction: str
-) -> CustomField:
-    """Swap an active field with its neighbour ("up" or "down")."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    if direction not in ("up", "down"):
-        raise _invalid("direction", _("Move a field up or down."))
-    step = -1 if direction == "up" else 1
-    return _place(
-        workspace=workspace, actor=actor, field=field, error="direction", to=lambda i: i + step
-    )
-
-
-@transaction.atomic
-def custom_field_move_to(
-    *, workspace: Workspace, actor: Actor, field: CustomField, position: int
-) -> CustomField:
-    """Put an active field at ``position`` among the active ones (0 first); a position past
-    the end puts it last."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-        raise _invalid("position", _("Give a position of 0 or more."))
-    return _place(
-        workspace=workspace, actor=actor, field=field, error="position", to=lambda i: position
-    )
-
-
-def _place(
-    *,
-    workspace: Workspace,
-    actor: Actor,
-    field: CustomField,
-    error: str,
-    to: Callable[[int], int],
-) -> CustomField:
-    """Move an active field from its index ``i`` to ``to(i)`` (kept within the list) and
-    number the active fields 0, 1, 2... again. Nothing happens when it stays put."""
-    with workspace_scope(workspace):
-        ordered = list(
-            CustomField.objects.select_for_update()
-            .filter(archived_at__isnull=True)
-            .order_by("position", "created_at", "id")
-        )
-        index = next((i for i, f in enumerate(ordered) if f.pk == field.pk), None)
-        if index is None:
-            raise _invalid(error, _("Restore the field before moving it."))
-        target = min(max(to(index), 0), len(ordered) - 1)
-        if target == index:
-            return field
-        ordered.insert(target, ordered.pop(index))
-        CustomField.objects.bulk_update(renumbered(ordered), ["position"])
-        field.position = target
-        _audit(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.CUSTOM_FIELD_UPDATED,
-            field=field,
-            fields=["position"],
-        )
-    return field
-
-
-@transaction.atomic
-def custom_field_archive(*, workspace: Workspace, actor: Actor, field: CustomField) -> CustomField:
-    """Remove a field from forms, pages, API answers and exports. Lead values stay stored
-    (encrypted) and reappear when the field is restored."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    with workspace_scope(workspace):
-        if field.archived_at is not None:
-            return field
-        field.archived_at = timezone.now()
-        field.save(update_fields=["archived_at"])
-        _audit(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.CUSTOM_FIELD_DELETED,
-            field=field,
-            mode="archived",
-        )
-    return field
-
-
-@transaction.atomic
-def custom_field_restore(*, workspace: Workspace, actor: Actor, field: CustomField) -> CustomField:
-    """Bring an archived field back, at the end of the list."""
-    require_capability(_role(actor), Capability.PIPELINE_CONFIGURE)
-    with workspace_scope(workspace):
-        if field.archived_at is None:
-            return field
-        last = CustomField.objects.filter(archived_at__isnull=True).aggregate(last=Max("position"))
-        field.archived_at = None
-        field.position = 0 if last["last"] is None else last["last"] + 1
-        field.save(update_fields=["archived_at", "position"])
-        _audit(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.CUSTOM_FIELD_UPDATED,
-            field=field,
-            fields=["archived_at"],
-        )
-    return field
-
-
-# Values -------------------------------------------------------------------------------------
 
 
 def _clean_text(value: object) -> str | None:
@@ -483,7 +265,7 @@ def clean_custom_values(
     ``fields``: the active fields by key when the caller has read them already (a batch).
     """
     if not isinstance(values, Mapping):
-        raise _invalid("custom_fields", _("Give custom fields as an object."))
+        raise field_error("custom_fields", _("Give custom fields as an object."))
     if fields is None:
         fields = active_fields_by_key(workspace=workspace)
     cleaned: dict[str, str | None] = {}

@@ -1,4 +1,4 @@
-"""Periodic lead jobs (scheduled in CELERY_BEAT_SCHEDULE)."""
+"""Periodic lead jobs (scheduled in CELERY_BEAT_SCHEDULE) and the CSV import's run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from heroshhi.leads import assignment
-from heroshhi.leads.services import purge, reminders
+from heroshhi.leads.services import imports, purge, reminders
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ def speed_to_lead_alerts() -> dict[str, int]:
 def lead_import_run(import_id: str) -> str:
     """Run one mapped CSV import. Claimed with a conditional UPDATE (mapped → running),
     so a repeated delivery or a second worker imports nothing twice."""
-    from heroshhi.leads import importing
-
-    outcome = importing.lead_import_run(import_id)
+    outcome = imports.lead_import_run(import_id)
     logger.info("lead import task", extra={"import_id": import_id, "outcome": outcome})
     return outcome
 
@@ -52,8 +50,6 @@ def lead_import_run(import_id: str) -> str:
 @shared_task
 def lead_imports_sweep() -> dict[str, int]:
     """Re-queue imports stuck before their run and fail runs that stopped moving."""
-    from heroshhi.leads import importing
-
-    counts = importing.lead_imports_sweep()
+    counts = imports.lead_imports_sweep()
     logger.info("lead import sweep", extra=counts)
     return counts

@@ -18,6 +18,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from heroshhi.leads import custom_fields
 from heroshhi.leads.forms import CustomFieldEditForm, CustomFieldForm, add_service_errors
 from heroshhi.leads.models import CustomField
+from heroshhi.leads.services.custom_fields import (
+    custom_field_archive,
+    custom_field_create,
+    custom_field_move,
+    custom_field_restore,
+    custom_field_update,
+)
 from heroshhi.leads.views import _actor, _membership, _workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -85,7 +92,7 @@ def custom_field_settings(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            custom_fields.custom_field_create(
+            custom_field_create(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 label=data["label"],
@@ -109,7 +116,7 @@ def custom_field_edit(request: HttpRequest, slug: str, field_id: uuid.UUID) -> H
     if form.is_valid():
         data = form.cleaned_data
         try:
-            custom_fields.custom_field_update(
+            custom_field_update(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 field=field,
@@ -130,7 +137,7 @@ def custom_field_reorder(request: HttpRequest, slug: str, field_id: uuid.UUID) -
     field = _field(request, field_id)
     errors: list[str] = []
     try:
-        custom_fields.custom_field_move(
+        custom_field_move(
             workspace=_workspace(request),
             actor=_actor(request),
             field=field,
@@ -144,9 +151,7 @@ def custom_field_reorder(request: HttpRequest, slug: str, field_id: uuid.UUID) -
 @require_POST
 def custom_field_remove(request: HttpRequest, slug: str, field_id: uuid.UUID) -> HttpResponse:
     field = _field(request, field_id)
-    custom_fields.custom_field_archive(
-        workspace=_workspace(request), actor=_actor(request), field=field
-    )
+    custom_field_archive(workspace=_workspace(request), actor=_actor(request), field=field)
     return _back(
         request,
         slug,
@@ -158,7 +163,5 @@ def custom_field_remove(request: HttpRequest, slug: str, field_id: uuid.UUID) ->
 @require_POST
 def custom_field_unarchive(request: HttpRequest, slug: str, field_id: uuid.UUID) -> HttpResponse:
     field = _field(request, field_id)
-    custom_fields.custom_field_restore(
-        workspace=_workspace(request), actor=_actor(request), field=field
-    )
+    custom_field_restore(workspace=_workspace(request), actor=_actor(request), field=field)
     return _back(request, slug, ok=_("Field restored."), errors=[])

@@ -16,7 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.leads import importing
+from heroshhi.leads.export import BOM
 from heroshhi.leads.models import ImportMapping, LeadImport
+from heroshhi.leads.services import imports
 from heroshhi.leads.views import _actor, _membership, _workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -36,7 +38,7 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            lead_import = importing.lead_import_create(
+            lead_import = imports.lead_import_create(
                 workspace=_workspace(request),
                 actor=_actor(request),
                 member=_membership(request),
@@ -93,7 +95,7 @@ def import_map(request: HttpRequest, slug: str, import_id: uuid.UUID) -> HttpRes
         save_as = request.POST.get("save_as", "").strip()
         try:
             if save_as:
-                importing.import_mapping_save(
+                imports.import_mapping_save(
                     workspace=workspace,
                     actor=_actor(request),
                     member=_membership(request),
@@ -101,7 +103,7 @@ def import_map(request: HttpRequest, slug: str, import_id: uuid.UUID) -> HttpRes
                     name=save_as,
                     mapping=mapping,
                 )
-            importing.lead_import_start(
+            imports.lead_import_start(
                 workspace=workspace,
                 actor=_actor(request),
                 lead_import=lead_import,
@@ -147,7 +149,7 @@ def import_report(request: HttpRequest, slug: str, import_id: uuid.UUID) -> Http
     if not content:
         buffer = io.StringIO()
         csv.writer(buffer).writerow(importing.REPORT_COLUMNS)
-        content = importing.BOM + buffer.getvalue()
+        content = BOM + buffer.getvalue()
     response = HttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="import-errors.csv"'
     response["Cache-Control"] = "no-store"

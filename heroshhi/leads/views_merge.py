@@ -18,8 +18,13 @@ from heroshhi.core.actors import Actor
 from heroshhi.leads import selectors
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.forms import member_label
-from heroshhi.leads.merging import MERGE_FIELDS, clean_choices, lead_merge, require_merge_rights
 from heroshhi.leads.models import Lead
+from heroshhi.leads.services.merging import (
+    MERGE_FIELDS,
+    clean_choices,
+    lead_merge,
+    require_merge_rights,
+)
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability
 

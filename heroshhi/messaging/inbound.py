@@ -33,9 +33,9 @@ from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.bulk import rows_insert, rows_update
 from heroshhi.core.crypto import PHONE, WA_USER, BlindIndexValueError, blind_index
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.batch import BATCH_MAX, LeadItem, leads_create_many
 from heroshhi.leads.models import Lead, Source, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
+from heroshhi.leads.services.batch import BATCH_MAX, LeadItem, leads_create_many
 from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.validation import DETAIL_VALUE_MAX, SOURCE_DETAIL_KEYS
 from heroshhi.messaging import keywords, optout, sending

@@ -98,7 +98,7 @@ def lead_create(
 
     ``custom_fields`` (key → value) are checked by type; required ones are enforced only
     when the caller sends custom fields at all (leads captured by machines never fail).
-    Many leads at once: ``heroshhi.leads.batch.leads_create_many``, same rules."""
+    Many leads at once: ``heroshhi.leads.services.batch.leads_create_many``, same rules."""
     require_capability(actor_role(actor), Capability.LEADS_CREATE)
     data = clean_lead_input(
         workspace=workspace,

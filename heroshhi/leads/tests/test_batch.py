@@ -13,10 +13,10 @@ from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import assignment
-from heroshhi.leads.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
-from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.selectors import LeadFilters, leads_list, viewer_for
+from heroshhi.leads.services.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
+from heroshhi.leads.services.custom_fields import custom_field_create
 from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.tests.conftest import EMAIL, NAME, PHONE

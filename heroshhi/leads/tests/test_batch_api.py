@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.batch import BATCH_MAX
 from heroshhi.leads.models import Lead, TimelineEvent
+from heroshhi.leads.services.batch import BATCH_MAX
 from heroshhi.leads.tests.conftest import EMAIL, NAME, PHONE, issue_key
 from heroshhi.workspaces.permissions import Role
 

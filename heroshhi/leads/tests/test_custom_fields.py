@@ -18,18 +18,18 @@ from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import importing
-from heroshhi.leads.custom_fields import (
-    clean_custom_values,
+from heroshhi.leads.custom_fields import clean_custom_values, custom_fields_list
+from heroshhi.leads.models import CustomField, Lead, LeadImport, TimelineEvent
+from heroshhi.leads.services import imports
+from heroshhi.leads.services.custom_fields import (
     custom_field_archive,
     custom_field_create,
     custom_field_move,
     custom_field_restore,
     custom_field_update,
-    custom_fields_list,
 )
-from heroshhi.leads.merging import lead_merge
-from heroshhi.leads.models import CustomField, Lead, LeadImport, TimelineEvent
 from heroshhi.leads.services.leads import lead_create, lead_update
+from heroshhi.leads.services.merging import lead_merge
 from heroshhi.leads.tasks import lead_import_run
 from heroshhi.leads.tests.conftest import NAME, issue_key
 from heroshhi.workspaces.models import Membership
@@ -446,14 +446,14 @@ def test_settings_page_adds_edits_and_removes_fields(client, world, fields):
 def _import(world, alice, data: bytes, mapping=None) -> LeadImport:
     with workspace_scope(world.a):
         member = Membership.objects.get(user=world.alice)
-    lead_import = importing.lead_import_create(
+    lead_import = imports.lead_import_create(
         workspace=world.a,
         actor=alice,
         member=member,
         upload=SimpleUploadedFile("leads.csv", data, content_type="text/csv"),
     )
     headers = importing.headers_of(lead_import)
-    importing.lead_import_start(
+    imports.lead_import_start(
         workspace=world.a,
         actor=alice,
         lead_import=lead_import,

@@ -8,8 +8,8 @@ import pytest
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.custom_fields import custom_field_archive, custom_field_create
 from heroshhi.leads.models import CustomField
+from heroshhi.leads.services.custom_fields import custom_field_archive, custom_field_create
 from heroshhi.leads.tests.conftest import NAME, issue_key
 from heroshhi.workspaces.permissions import Role
 

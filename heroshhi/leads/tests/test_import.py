@@ -18,6 +18,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import importing
 from heroshhi.leads.models import Lead, LeadImport
+from heroshhi.leads.services import imports
 from heroshhi.leads.tasks import lead_import_run
 from heroshhi.workspaces.models import Membership
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def _upload(world, alice, data: bytes) -> LeadImport:
     with workspace_scope(world.a):
         member = Membership.objects.get(user=world.alice)
-    return importing.lead_import_create(
+    return imports.lead_import_create(
         workspace=world.a,
         actor=alice,
         member=member,
@@ -38,7 +39,7 @@ def _upload(world, alice, data: bytes) -> LeadImport:
 def _run(world, alice, data: bytes, mapping=None) -> LeadImport:
     lead_import = _upload(world, alice, data)
     headers = importing.headers_of(lead_import)
-    importing.lead_import_start(
+    imports.lead_import_start(
         workspace=world.a,
         actor=alice,
         lead_import=lead_import,
@@ -160,7 +161,7 @@ def test_the_audit_event_holds_counts_only(world, alice):
 def test_running_the_task_twice_imports_once(world, alice):
     done = _run(world, alice, b"name,phone\nAsha,+919876500010\n")
     assert lead_import_run(str(done.pk)) == "skipped"
-    assert importing.lead_import_run(done.pk) == "skipped"
+    assert imports.lead_import_run(done.pk) == "skipped"
     with workspace_scope(world.a):
         assert Lead.objects.count() == 1
 
@@ -259,7 +260,7 @@ def test_sales_are_refused_and_other_workspaces_see_nothing(client, world, alice
 
 def _mapped(world, alice) -> LeadImport:
     lead_import = _upload(world, alice, b"name,phone\nAsha,9876543210\n")
-    importing.lead_import_start(
+    imports.lead_import_start(
         workspace=world.a,
         actor=alice,
         lead_import=lead_import,
@@ -276,10 +277,10 @@ def _status(world, lead_import) -> str:
 def test_the_sweeper_requeues_an_import_whose_task_never_arrived(world, alice):
     lead_import = _mapped(world, alice)  # queued on commit, which never happens here
     soon = timezone.now() + timedelta(minutes=1)
-    assert importing.lead_imports_sweep(now=soon) == {"requeued": 0, "failed": 0}
+    assert imports.lead_imports_sweep(now=soon) == {"requeued": 0, "failed": 0}
     assert _status(world, lead_import) == "mapped"
     later = timezone.now() + timedelta(minutes=3)
-    assert importing.lead_imports_sweep(now=later)["requeued"] == 1
+    assert imports.lead_imports_sweep(now=later)["requeued"] == 1
     assert _status(world, lead_import) == "done"  # tasks run inline in tests
     assert "Asha" in _names(world)
 
@@ -289,5 +290,5 @@ def test_the_sweeper_fails_a_run_that_stopped_moving(world, alice):
     with workspace_scope(world.a):
         LeadImport.objects.filter(pk=lead_import.pk).update(status="running")
     later = timezone.now() + timedelta(minutes=16)
-    assert importing.lead_imports_sweep(now=later) == {"requeued": 0, "failed": 1}
+    assert imports.lead_imports_sweep(now=later) == {"requeued": 0, "failed": 1}
     assert _status(world, lead_import) == "failed"

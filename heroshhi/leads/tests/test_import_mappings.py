@@ -14,12 +14,10 @@ from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import importing
-from heroshhi.leads.custom_fields import (
-    custom_field_archive,
-    custom_field_create,
-    custom_fields_list,
-)
+from heroshhi.leads.custom_fields import custom_fields_list
 from heroshhi.leads.models import ImportMapping, LeadImport
+from heroshhi.leads.services import imports
+from heroshhi.leads.services.custom_fields import custom_field_archive, custom_field_create
 from heroshhi.workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +29,7 @@ SAME_HEADINGS = b"city,  remarks ,MOBILE NO,customer name\nPune,call,+9198765000
 def _upload(world, workspace, user, actor, data: bytes) -> LeadImport:
     with workspace_scope(workspace):
         member = Membership.objects.get(user=user)
-    return importing.lead_import_create(
+    return imports.lead_import_create(
         workspace=workspace,
         actor=actor,
         member=member,
@@ -52,7 +50,7 @@ def saved(world, alice):
     """Alice saved "Facebook export": name, phone and the Remarks column → a custom field."""
     custom_field_create(workspace=world.a, actor=alice, label="Remarks", kind="text")
     lead_import = _upload(world, world.a, world.alice, alice, FILE)
-    return importing.import_mapping_save(
+    return imports.import_mapping_save(
         workspace=world.a,
         actor=alice,
         member=None,
@@ -81,7 +79,7 @@ def test_saving_audits_without_names_and_encrypts_headings(world, saved):
 
 def test_saving_again_under_the_same_name_replaces_it(world, alice, saved):
     lead_import = _upload(world, world.a, world.alice, alice, FILE)
-    importing.import_mapping_save(
+    imports.import_mapping_save(
         workspace=world.a,
         actor=alice,
         member=None,
@@ -97,7 +95,7 @@ def test_saving_again_under_the_same_name_replaces_it(world, alice, saved):
 def test_a_bad_mapping_or_name_is_refused_and_nothing_is_saved(world, alice):
     lead_import = _upload(world, world.a, world.alice, alice, FILE)
     with pytest.raises(ValidationError) as bad:
-        importing.import_mapping_save(
+        imports.import_mapping_save(
             workspace=world.a,
             actor=alice,
             member=None,
@@ -107,7 +105,7 @@ def test_a_bad_mapping_or_name_is_refused_and_nothing_is_saved(world, alice):
         )
     assert "mapping" in bad.value.message_dict
     with pytest.raises(ValidationError) as unnamed:
-        importing.import_mapping_save(
+        imports.import_mapping_save(
             workspace=world.a,
             actor=alice,
             member=None,
@@ -122,7 +120,7 @@ def test_a_bad_mapping_or_name_is_refused_and_nothing_is_saved(world, alice):
 def test_sales_cannot_save_mappings(world, alice, bob):
     lead_import = _upload(world, world.a, world.alice, alice, FILE)
     with pytest.raises(PermissionDenied):
-        importing.import_mapping_save(
+        imports.import_mapping_save(
             workspace=world.a,
             actor=bob,
             member=None,

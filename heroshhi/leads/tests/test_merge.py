@@ -17,9 +17,9 @@ from django.utils import timezone
 from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.merging import lead_merge
 from heroshhi.leads.models import Lead, LeadNameToken, Note, Task, TimelineEvent
 from heroshhi.leads.selectors import Viewer, leads_list, parse_lead_filters
+from heroshhi.leads.services.merging import lead_merge
 from heroshhi.leads.services.notes import note_add
 from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.services.tasks import task_create

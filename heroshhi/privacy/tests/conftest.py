@@ -15,8 +15,8 @@ from heroshhi.accounts.services import api_key_create
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import WA_USER, blind_index
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import CustomField, Lead
+from heroshhi.leads.services.custom_fields import custom_field_create
 from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.services.notes import note_add
 from heroshhi.leads.services.tasks import task_create

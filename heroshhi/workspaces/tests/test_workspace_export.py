@@ -24,8 +24,8 @@ from heroshhi.accounts.services import api_key_create
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.custom_fields import custom_field_create
 from heroshhi.leads.models import Lead
+from heroshhi.leads.services.custom_fields import custom_field_create
 from heroshhi.leads.services.leads import lead_create
 from heroshhi.leads.services.notes import note_add
 from heroshhi.leads.services.tasks import task_create
