@@ -21,6 +21,7 @@ from django.utils import timezone
 from heroshhi.core.actors import Actor
 from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.models import CustomField
+from heroshhi.leads.selectors_export import ExportLead, leads_export_batches, leads_export_count
 from heroshhi.leads.services.sensitive_reads import leads_export_record
 from heroshhi.workspaces.models import Workspace
 
@@ -62,9 +63,7 @@ class Names:
         )
 
 
-def lead_row(
-    lead: selectors.ExportLead, names: Names, fields: Sequence[CustomField] = ()
-) -> list[str]:
+def lead_row(lead: ExportLead, names: Names, fields: Sequence[CustomField] = ()) -> list[str]:
     """One lead's cells: the fixed COLUMNS, then one per active custom field."""
     cells = [
         lead.id,
@@ -97,9 +96,7 @@ def _stream(
     names = Names.of(workspace)
     writer.writerow([*COLUMNS, *(field.key for field in fields)])
     yield BOM + buffer.getvalue()
-    for batch in selectors.leads_export_batches(
-        workspace=workspace, viewer=viewer, filters=filters
-    ):
+    for batch in leads_export_batches(workspace=workspace, viewer=viewer, filters=filters):
         buffer.seek(0)
         buffer.truncate()
         writer.writerows([lead_row(lead, names, fields) for lead in batch])
@@ -114,7 +111,7 @@ def leads_csv_response(
     filters: selectors.LeadFilters,
     filter_keys: list[str],
 ) -> StreamingHttpResponse:
-    count = selectors.leads_export_count(workspace=workspace, viewer=viewer, filters=filters)
+    count = leads_export_count(workspace=workspace, viewer=viewer, filters=filters)
     leads_export_record(workspace=workspace, actor=actor, count=count, filters=sorted(filter_keys))
     response = StreamingHttpResponse(
         _stream(workspace=workspace, viewer=viewer, filters=filters),

@@ -7,65 +7,40 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any, NamedTuple, cast
 
 from django.core.exceptions import ValidationError
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    TextField,
-    Window,
-)
-from django.db.models.functions import Cast, RowNumber
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from heroshhi.core.actors import Actor, ActorType
-from heroshhi.core.crypto import (
-    EMAIL,
-    PHONE,
-    BlindIndexValueError,
-    EncryptedField,
-    blind_index,
-    name_tokens,
-)
-from heroshhi.core.crypto.columns import ColumnCipher
+from heroshhi.core.crypto import EMAIL, PHONE, BlindIndexValueError, blind_index, name_tokens
 from heroshhi.core.tenancy import current_workspace_id, workspace_scope
 from heroshhi.leads import assignment
-from heroshhi.leads.models import (
-    Lead,
-    LeadNameToken,
-    Note,
-    Notification,
-    Source,
-    Stage,
-    Tag,
-    Task,
-    TimelineEvent,
-)
+from heroshhi.leads.models import Lead, LeadNameToken, Note, Source, Stage, Tag, Task, TimelineEvent
 from heroshhi.messaging.models import Conversation, OptOutRecord
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 
 PAGE_SIZE = 50
+
 PAGE_SIZE_MAX = 100
+
 UNASSIGNED = "unassigned"
+
 FILTER_KEYS = frozenset(
     {"stage", "owner", "source", "tag", "created_from", "created_to", "q", "trashed"}
     | {"has_overdue_task", "opted_out"}
 )
+
 _SAFE_KEY = re.compile(r"[a-z_]{1,30}")
+
 # Looks like a phone number typed by a person: digits with spaces, dashes, dots, brackets.
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]{7,30}")
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -154,9 +129,6 @@ def member_for_input(*, workspace: Workspace, value: object) -> Membership:
     if member is None:
         raise ValidationError({"owner": [_("Choose a valid option.")]})
     return member
-
-
-# Filters ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +238,7 @@ def _search(leads: QuerySet[Lead], *, workspace: Workspace, q: str) -> QuerySet[
     return leads
 
 
-def _apply_filters(
+def apply_filters(
     leads: QuerySet[Lead], *, workspace: Workspace, filters: LeadFilters
 ) -> QuerySet[Lead]:
     leads = leads.filter(deleted_at__isnull=not filters.trashed)
@@ -316,15 +288,12 @@ def _newest_opt_out_status() -> Subquery:
     )
 
 
-# Keyset pagination -------------------------------------------------------------------------
-
-
 def encode_cursor(lead: Lead) -> str:
     raw = json.dumps([lead.created_at.isoformat(), str(lead.pk)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _after(leads: QuerySet[Lead], created_at: datetime, uid: uuid.UUID) -> QuerySet[Lead]:
+def keyset_after(leads: QuerySet[Lead], created_at: datetime, uid: uuid.UUID) -> QuerySet[Lead]:
     """Rows after a keyset position (newest first). The plain ``created_at <=`` bound is
     redundant with the OR, but it is what lets the database start the index walk at the
     cursor instead of filtering every newer row."""
@@ -360,9 +329,9 @@ def leads_list(
     """One page, newest first; two queries whatever the page size (leads, then tags)."""
     limit = max(1, min(limit, PAGE_SIZE_MAX))
     with workspace_scope(workspace):
-        leads = _apply_filters(visible_leads(viewer=viewer), workspace=workspace, filters=filters)
+        leads = apply_filters(visible_leads(viewer=viewer), workspace=workspace, filters=filters)
         if after:
-            leads = _after(leads, *decode_cursor(after))
+            leads = keyset_after(leads, *decode_cursor(after))
         rows = list(
             leads.select_related("stage", "owner__user")
             .prefetch_related("tags")
@@ -385,203 +354,6 @@ def lead_notes(*, workspace: Workspace, lead: Lead) -> list[Note]:
             .select_related("author__user")
             .order_by("-created_at", "-id")
         )
-
-
-# Board ------------------------------------------------------------------------------------
-
-BOARD_CARDS_PER_STAGE = 50
-
-
-@dataclass(frozen=True, slots=True)
-class BoardColumn:
-    stage: Stage
-    cards: list[Lead]
-    total: int
-
-
-def leads_board(*, workspace: Workspace, viewer: Viewer, stages: list[Stage]) -> list[BoardColumn]:
-    """One column per stage with its newest live leads; three queries whatever the size
-    (cards, per-stage totals; the stages are given)."""
-    with workspace_scope(workspace):
-        live = visible_leads(viewer=viewer).filter(deleted_at__isnull=True)
-        ranked = live.annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("stage_id")],
-                order_by=[F("created_at").desc(), F("id").desc()],
-            )
-        )
-        cards = list(
-            ranked.filter(rank__lte=BOARD_CARDS_PER_STAGE)
-            .select_related("owner__user")
-            .order_by("stage_id", "-created_at", "-id")
-        )
-        totals = dict(
-            live.order_by().values("stage_id").annotate(n=Count("id")).values_list("stage_id", "n")
-        )
-    by_stage: dict[uuid.UUID, list[Lead]] = {}
-    for lead in cards:
-        by_stage.setdefault(lead.stage_id, []).append(lead)
-    return [
-        BoardColumn(stage=stage, cards=by_stage.get(stage.pk, []), total=totals.get(stage.pk, 0))
-        for stage in stages
-    ]
-
-
-def stage_lead_counts(*, workspace: Workspace) -> dict[uuid.UUID, int]:
-    """Leads per stage, the trash included (a stage holding any cannot be deleted)."""
-    with workspace_scope(workspace):
-        rows = Lead.objects.order_by().values("stage_id").annotate(n=Count("id"))
-        return {row["stage_id"]: row["n"] for row in rows}
-
-
-# Tasks ------------------------------------------------------------------------------------
-
-
-def lead_tasks(*, workspace: Workspace, lead: Lead) -> list[Task]:
-    with workspace_scope(workspace):
-        return list(
-            Task.objects.filter(lead=lead)
-            .select_related("assignee__user")
-            .order_by(F("done_at").asc(nulls_first=True), "due_at", "id")
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MyTasks:
-    overdue: list[Task]
-    today: list[Task]
-    unread_notifications: int
-
-
-def local_day_end(now: datetime) -> datetime:
-    """The end of ``now``'s day in the workspace time zone (Asia/Kolkata)."""
-    local = timezone.localtime(now)
-    return timezone.make_aware(datetime.combine(local.date() + timedelta(days=1), time.min))
-
-
-def my_tasks(*, workspace: Workspace, member_id: uuid.UUID, now: datetime | None = None) -> MyTasks:
-    """Open tasks of one member on live leads they can see: overdue ones and the rest of
-    today (Indian time); three queries."""
-    now = now or timezone.now()
-    with workspace_scope(workspace):
-        tasks = list(
-            Task.objects.filter(
-                assignee_id=member_id,
-                done_at__isnull=True,
-                due_at__lt=local_day_end(now),
-                lead__deleted_at__isnull=True,
-            )
-            .select_related("lead")
-            .order_by("due_at", "id")
-        )
-        unread = Notification.objects.filter(recipient_id=member_id, read_at__isnull=True).count()
-    return MyTasks(
-        overdue=[t for t in tasks if t.due_at < now],
-        today=[t for t in tasks if t.due_at >= now],
-        unread_notifications=unread,
-    )
-
-
-# Export -----------------------------------------------------------------------------------
-
-EXPORT_BATCH = 5000
-
-
-def leads_export_count(*, workspace: Workspace, viewer: Viewer, filters: LeadFilters) -> int:
-    with workspace_scope(workspace):
-        live = replace(filters, trashed=False)
-        return _apply_filters(
-            visible_leads(viewer=viewer), workspace=workspace, filters=live
-        ).count()
-
-
-# What a CSV row needs; the stage and owner names come from small maps, not joins.
-EXPORT_COLUMNS = (
-    "id", "name", "phone", "email", "source", "stage_id", "owner_id", "deal_value",
-    "created_at", "custom_values",
-)  # fmt: skip
-_EXPORT_ENCRYPTED = ("name", "phone", "email", "custom_values")
-
-
-class ExportLead(NamedTuple):
-    """One exported lead, decrypted, with its sorted tag names (``id`` as text)."""
-
-    id: str
-    name: str | None
-    phone: str | None
-    email: str | None
-    source: str
-    stage_id: uuid.UUID
-    owner_id: uuid.UUID | None
-    deal_value: Decimal | None
-    created_at: datetime
-    custom_values: dict[str, Any] | None
-    tags: list[str]
-
-
-def leads_export_batches(
-    *, workspace: Workspace, viewer: Viewer, filters: LeadFilters, batch: int = EXPORT_BATCH
-) -> Iterator[list[ExportLead]]:
-    """Live leads in keyset batches, newest first: memory stays flat whatever the total.
-
-    Rows are read as plain tuples and decrypted column by column (``ColumnCipher``, the
-    same row binding as the model fields): building a model instance and going through
-    the field descriptor per value cost more than the AES itself. Tags come from one
-    small query per batch, where prefetching would build a related manager per lead.
-
-    The scope is entered per batch and left before yielding, so it never leaks into the
-    code consuming the generator."""
-    live = replace(filters, trashed=False)  # the trash is never exported
-    after: tuple[datetime, uuid.UUID] | None = None
-    tag_names: dict[uuid.UUID, str] | None = None
-    fields = [cast(EncryptedField, Lead._meta.get_field(name)) for name in _EXPORT_ENCRYPTED]
-    # Encrypted columns as plain text: the ciphers want the stored string, not the field's
-    # per-value wrapper.
-    columns = [
-        Cast(name, TextField()) if name in _EXPORT_ENCRYPTED else name for name in EXPORT_COLUMNS
-    ]
-    while True:
-        with workspace_scope(workspace):
-            leads = _apply_filters(visible_leads(viewer=viewer), workspace=workspace, filters=live)
-            if after is not None:
-                leads = _after(leads, *after)
-            page = leads.order_by("-created_at", "-id")[:batch]
-            rows = list(page.values_list(*columns))
-            if tag_names is None:
-                tag_names = dict(Tag.objects.values_list("pk", "name"))
-            # The page again as a subquery: the database walks the same index range, which
-            # costs less than sending a few thousand ids back as parameters.
-            links = Lead.tags.through.objects.filter(lead_id__in=page.values("pk"))
-            tags: dict[uuid.UUID, list[str]] = {}
-            for lead_id, tag_id in links.values_list("lead_id", "tag_id"):
-                tags.setdefault(lead_id, []).append(tag_names[tag_id])
-        if not rows:
-            return
-        # New ciphers per batch: a destroyed or rotated key reaches a long export soon.
-        name, phone, email, custom = (ColumnCipher.for_field(f, workspace.pk) for f in fields)
-        leads_out = []
-        for pk, name_, phone_, email_, source, stage_id, owner_id, value, created, custom_ in rows:
-            row_id = str(pk)
-            leads_out.append(
-                ExportLead(
-                    row_id,
-                    name.open(name_, row_id),
-                    phone.open(phone_, row_id),
-                    email.open(email_, row_id),
-                    source,
-                    stage_id,
-                    owner_id,
-                    value,
-                    created,
-                    custom.open(custom_, row_id),
-                    sorted(tags.get(pk, ())),
-                )
-            )
-        yield leads_out
-        if len(rows) < batch:
-            return
-        after = (rows[-1][8], rows[-1][0])
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from heroshhi.leads.forms import (
     split_tags,
 )
 from heroshhi.leads.models import Lead, Source, Stage, TimelineEvent
+from heroshhi.leads.selectors_tasks import lead_tasks
 from heroshhi.leads.services.bulk import BULK_MAX, leads_bulk_apply
 from heroshhi.leads.services.leads import LeadCreateResult, lead_create, lead_update
 from heroshhi.leads.services.notes import note_add
@@ -372,7 +373,7 @@ def _detail(
         or LeadEditForm(initial=initial, stages=stages, members=assignable, custom=fields),
         "note_form": note_form or NoteForm(),
         "task_form": task_form or TaskForm(),
-        "tasks": selectors.lead_tasks(workspace=workspace, lead=lead),
+        "tasks": lead_tasks(workspace=workspace, lead=lead),
         "can_task": has_capability(role, Capability.TASKS_WRITE),
         "notes": selectors.lead_notes(workspace=workspace, lead=lead),
         "timeline": _timeline_rows(

@@ -19,6 +19,7 @@ from heroshhi.leads import selectors
 from heroshhi.leads.access import access_stage
 from heroshhi.leads.forms import StageForm, add_service_errors, member_label
 from heroshhi.leads.models import Lead, Stage
+from heroshhi.leads.selectors_board import BOARD_CARDS_PER_STAGE, leads_board, stage_lead_counts
 from heroshhi.leads.services.leads import lead_update
 from heroshhi.leads.services.stages import (
     stage_create,
@@ -42,7 +43,7 @@ def _stage(request: HttpRequest, stage_id: uuid.UUID) -> Stage:
 def _stage_rows(request: HttpRequest) -> list[dict[str, object]]:
     workspace = _workspace(request)
     stages = stages_ensure_defaults(workspace=workspace)
-    counts = selectors.stage_lead_counts(workspace=workspace)
+    counts = stage_lead_counts(workspace=workspace)
     return [
         {
             "stage": stage,
@@ -164,11 +165,11 @@ def stage_remove(request: HttpRequest, slug: str, stage_id: uuid.UUID) -> HttpRe
 def board(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = _workspace(request)
     stages = stages_ensure_defaults(workspace=workspace)
-    columns = selectors.leads_board(workspace=workspace, viewer=_viewer(request), stages=stages)
+    columns = leads_board(workspace=workspace, viewer=_viewer(request), stages=stages)
     context = {
         "columns": columns,
         "stages": stages,
-        "per_stage": selectors.BOARD_CARDS_PER_STAGE,
+        "per_stage": BOARD_CARDS_PER_STAGE,
         "can_configure": has_capability(_membership(request).role, Capability.PIPELINE_CONFIGURE),
     }
     return render(request, "leads/board.html", context)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from heroshhi.leads import selectors
+from heroshhi.leads import selectors_tasks
 from heroshhi.leads.access import access_task
 from heroshhi.leads.forms import TaskForm, add_service_errors
 from heroshhi.leads.models import Task
@@ -23,7 +23,7 @@ from heroshhi.workspaces.permissions import Capability, has_capability
 @require_GET
 def my_tasks(request: HttpRequest, slug: str) -> HttpResponse:
     member = _membership(request)
-    tasks = selectors.my_tasks(workspace=_workspace(request), member_id=member.pk)
+    tasks = selectors_tasks.my_tasks(workspace=_workspace(request), member_id=member.pk)
     context = {
         "tasks": tasks,
         "can_write": has_capability(member.role, Capability.TASKS_WRITE),

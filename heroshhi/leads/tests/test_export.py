@@ -13,7 +13,8 @@ from django.urls import reverse
 from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.leads.export import COLUMNS, neutralise
-from heroshhi.leads.selectors import LeadFilters, Viewer, leads_export_batches
+from heroshhi.leads.selectors import LeadFilters, Viewer
+from heroshhi.leads.selectors_export import leads_export_batches
 from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.services.trash import lead_trash
 from heroshhi.leads.tests.conftest import issue_key

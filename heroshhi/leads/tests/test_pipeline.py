@@ -12,7 +12,8 @@ from conftest import PASSWORD
 from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Stage, TimelineEvent
-from heroshhi.leads.selectors import Viewer, leads_board
+from heroshhi.leads.selectors import Viewer
+from heroshhi.leads.selectors_board import leads_board
 from heroshhi.leads.services.stages import (
     stage_create,
     stage_delete,

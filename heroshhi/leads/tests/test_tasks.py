@@ -16,7 +16,7 @@ from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import tasks as celery_tasks
 from heroshhi.leads.models import Notification, Task, TimelineEvent
-from heroshhi.leads.selectors import local_day_end
+from heroshhi.leads.selectors_tasks import local_day_end
 from heroshhi.leads.services.reminders import task_reminders_send
 from heroshhi.leads.services.tasks import task_complete, task_create, task_reopen
 from heroshhi.workspaces.models import Membership
