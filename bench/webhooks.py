@@ -197,8 +197,8 @@ def _post_each(url: str, bodies: list[bytes]) -> None:
 def _setup() -> tuple[Any, Any]:
     from heroshhi.accounts.services import user_create
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.assignment import assignment_settings_update
     from heroshhi.leads.models import AssignmentSettings
+    from heroshhi.leads.services.assignment import assignment_settings_update
     from heroshhi.whatsapp.services import channel_create
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import membership_create, workspace_create

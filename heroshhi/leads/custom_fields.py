@@ -29,21 +29,13 @@ from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 FIELDS_MAX = 50
-
 LABEL_MAX = 60
-
 TEXT_MAX = 500
-
 CHOICES_MAX = 50
-
 CHOICE_MAX = 60
-
 NUMBER_LIMIT = Decimal("1e15")
-
 NUMBER_DECIMALS_MAX = 6
-
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
-
 # Keys that would read as a built-in lead column in exports and imports.
 RESERVED_KEYS = frozenset(
     {
@@ -61,9 +53,7 @@ RESERVED_KEYS = frozenset(
         "updated_at",
     }
 )
-
 FORM_PREFIX = "cf_"
-
 ERROR_PREFIX = "custom_fields."
 
 

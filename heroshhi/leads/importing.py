@@ -29,11 +29,8 @@ from heroshhi.leads.services.batch import LeadItem
 from heroshhi.workspaces.models import Workspace
 
 MAX_BYTES = 5 * 1024 * 1024
-
 MAX_COLUMNS = 100
-
 PREVIEW_ROWS = 5
-
 FIELDS: dict[str, Any] = {
     "name": gettext_lazy("Name"),
     "phone": gettext_lazy("Phone"),
@@ -46,7 +43,6 @@ FIELDS: dict[str, Any] = {
     "marketing_consent": gettext_lazy("Marketing consent (yes / no)"),
     "consent_date": gettext_lazy("Consent date (YYYY-MM-DD)"),
 }
-
 # Header words (lower-cased, spaces and punctuation dropped) → the field they suggest.
 _GUESSES = {
     "name": "name",
@@ -90,21 +86,14 @@ _GUESSES = {
     "consentdate": "consent_date",
     "optindate": "consent_date",
 }
-
 # What a consent column may say (case and spaces ignored); anything else is a row error.
 _CONSENT_YES = frozenset({"yes", "y", "true", "1", "agreed", "optin", "opted in", "haan"})
-
 _CONSENT_NO = frozenset({"", "no", "n", "false", "0", "nahi"})
-
 REPORT_COLUMNS = ("row", "column", "problem", "original_row")
-
 # A mapping target naming a custom field: "custom:<key>".
 CUSTOM_TARGET = "custom:"
-
 SAVED_MAPPINGS_MAX = 50
-
 MAPPING_NAME_MAX = 80
-
 _SIGNATURE_LABEL = b"heroshhi/import-headers/v1"
 
 

@@ -26,21 +26,15 @@ from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, has_capability
 
 PAGE_SIZE = 50
-
 PAGE_SIZE_MAX = 100
-
 UNASSIGNED = "unassigned"
-
 FILTER_KEYS = frozenset(
     {"stage", "owner", "source", "tag", "created_from", "created_to", "q", "trashed"}
     | {"has_overdue_task", "opted_out"}
 )
-
 _SAFE_KEY = re.compile(r"[a-z_]{1,30}")
-
 # Looks like a phone number typed by a person: digits with spaces, dashes, dots, brackets.
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]{7,30}")
-
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 

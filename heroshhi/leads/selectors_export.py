@@ -35,7 +35,6 @@ EXPORT_COLUMNS = (
     "id", "name", "phone", "email", "source", "stage_id", "owner_id", "deal_value",
     "created_at", "custom_values",
 )  # fmt: skip
-
 _EXPORT_ENCRYPTED = ("name", "phone", "email", "custom_values")
 
 

@@ -6,8 +6,7 @@ import logging
 
 from celery import shared_task
 
-from heroshhi.leads import assignment
-from heroshhi.leads.services import imports, purge, reminders
+from heroshhi.leads.services import imports, purge, reminders, speed_to_lead
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def task_reminders_send() -> dict[str, int]:
 def speed_to_lead_alerts() -> dict[str, int]:
     """Tell owners about new leads nobody has touched for 15 minutes, and managers and
     owners at 60; each alert is claimed once per lead, so reruns never notify twice."""
-    counts = assignment.speed_to_lead_alerts()
+    counts = speed_to_lead.speed_to_lead_alerts()
     logger.info("speed-to-lead alerts sent", extra=counts)
     return counts
 

@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from heroshhi.leads import assignment, selectors
 from heroshhi.leads.forms import member_label
 from heroshhi.leads.models import AssignmentSettings, Source
+from heroshhi.leads.services import assignment as assignment_services
+from heroshhi.leads.services.notifications import notifications_mark_all_read
 from heroshhi.leads.views import _access, _actor, _membership, _workspace
 from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -61,7 +63,7 @@ def assignment_settings(request: HttpRequest, slug: str) -> HttpResponse:
         form = AssignmentForm(request.POST, members=members)
         if form.is_valid():
             try:
-                assignment.assignment_settings_update(
+                assignment_services.assignment_settings_update(
                     workspace=workspace,
                     actor=_actor(request),
                     mode=form.cleaned_data["mode"],
@@ -91,7 +93,7 @@ def assignment_settings(request: HttpRequest, slug: str) -> HttpResponse:
 def lead_take(request: HttpRequest, slug: str, lead_id: uuid.UUID) -> HttpResponse:
     lead = _access(request, lead_id, Capability.LEADS_EDIT)
     try:
-        assignment.lead_take(
+        assignment_services.lead_take(
             workspace=_workspace(request),
             actor=_actor(request),
             member=_membership(request),
@@ -116,8 +118,6 @@ def notifications(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def notifications_read(request: HttpRequest, slug: str) -> HttpResponse:
-    assignment.notifications_mark_all_read(
-        workspace=_workspace(request), member=_membership(request)
-    )
+    notifications_mark_all_read(workspace=_workspace(request), member=_membership(request))
     messages.success(request, _("All notifications marked read."))
     return redirect("leads:notifications", slug=slug)

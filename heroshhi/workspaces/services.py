@@ -423,7 +423,7 @@ def member_leads_hand_back(
     Called by ``member_remove`` inside its transaction and before the membership is
     deleted; the caller already validated that ``reassign_to`` is another member.
     """
-    from heroshhi.leads.services.ownership import leads_hand_back  # leads builds on workspaces
+    from heroshhi.leads.services.assignment import leads_hand_back  # leads builds on workspaces
 
     return leads_hand_back(workspace=workspace, actor=actor, member=member, reassign_to=reassign_to)
 

@@ -34,9 +34,10 @@ from heroshhi.core.bulk import rows_insert
 from heroshhi.core.crypto import EMAIL, PHONE
 from heroshhi.core.crypto.blind_indexes import BlindIndexer
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import assignment, custom_fields
+from heroshhi.leads import custom_fields
 from heroshhi.leads.models import CustomField, Lead, LeadNameToken, Stage, TimelineEvent
 from heroshhi.leads.selectors import viewer_for
+from heroshhi.leads.services.assignment import assignees_for_new_leads
 from heroshhi.leads.services.common import tags_named
 from heroshhi.leads.services.lead_rules import (
     clean_lead_input,
@@ -371,7 +372,7 @@ def _note(work: _Work, actor: Actor, lead: Lead, kind: str, source: str, filled:
 
 def _assign(*, workspace: Workspace, work: _Work) -> None:
     """Ownerless new leads through the assignment rules, all turns claimed at once."""
-    owners = assignment.assignees_for_new_leads(
+    owners = assignees_for_new_leads(
         workspace=workspace, sources=[source for _lead, source in work.unowned]
     )
     for (lead, _source), owner_id in zip(work.unowned, owners, strict=True):

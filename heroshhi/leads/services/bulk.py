@@ -21,7 +21,6 @@ from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 BULK_MAX = 200
-
 BULK_ACTIONS = ("assign", "unassign", "stage", "tag", "trash")
 
 

@@ -52,7 +52,6 @@ from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 logger = logging.getLogger(__name__)
-
 # Rows per transaction and per progress update; the batch service takes at most this many.
 BATCH_SIZE = IMPORT_BATCH_MAX
 
@@ -257,7 +256,6 @@ def _import_chunk(
 
 
 QUEUED_STALE_AFTER = timedelta(minutes=2)
-
 RUNNING_STALE_AFTER = timedelta(minutes=15)
 
 

@@ -26,7 +26,6 @@ from heroshhi.workspaces.permissions import Capability, has_capability
 
 # Encrypted free-text fields a re-enquiry may fill when they are still empty.
 _FILLABLE = ("name", "phone", "email", "description")
-
 # Timeline and audit name a changed custom value "custom:<key>", never the value.
 CUSTOM_FIELD_PREFIX = "custom:"
 

@@ -19,9 +19,10 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import assignment, custom_fields, validation
+from heroshhi.leads import custom_fields, validation
 from heroshhi.leads.models import Lead, Stage, Tag, TimelineEvent
 from heroshhi.leads.selectors import Viewer, viewer_for
+from heroshhi.leads.services.assignment import assignee_for_new_lead
 from heroshhi.leads.services.common import (
     actor_role,
     email_bidx_of,
@@ -133,7 +134,7 @@ def lead_create(
             source_details=data["source_details"],
             stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
             owner_id=initial_owner_id(actor=actor, owner=data["owner"])
-            or assignment.assignee_for_new_lead(workspace=workspace, source=data["source"]),
+            or assignee_for_new_lead(workspace=workspace, source=data["source"]),
             deal_value=data["deal_value"],
             custom_values=data["custom"] or None,
         )

@@ -16,6 +16,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import assignment
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.selectors import Viewer, visible_leads
+from heroshhi.leads.services.assignment import assignment_settings_update
 from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Role
 from heroshhi.workspaces.services import member_remove, membership_create
@@ -29,7 +30,7 @@ def _member(world, email, role=Role.SALES):
 
 
 def _rules(world, alice, *, mode, pool=False, sources=None):
-    return assignment.assignment_settings_update(
+    return assignment_settings_update(
         workspace=world.a,
         actor=alice,
         mode=mode,
@@ -167,7 +168,7 @@ def test_charlie_gets_404_on_alices_settings_page(client, world):
 
 def test_charlie_cannot_map_a_source_to_alices_member(world, charlie, bob_member):
     with pytest.raises(ValidationError, match="sources"):
-        assignment.assignment_settings_update(
+        assignment_settings_update(
             workspace=world.b,
             actor=charlie,
             mode="by_source",

@@ -12,9 +12,9 @@ from heroshhi.audit.services import chain_for
 from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads import assignment
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.selectors import LeadFilters, leads_list, viewer_for
+from heroshhi.leads.services.assignment import assignment_settings_update
 from heroshhi.leads.services.batch import BATCH_MAX, ItemStatus, LeadItem, leads_create_many
 from heroshhi.leads.services.custom_fields import custom_field_create
 from heroshhi.leads.services.leads import lead_create
@@ -155,7 +155,7 @@ def test_round_robin_hands_out_turns_across_the_batch_like_single_creates(
         user=user_create(email="dev@a.example", password=PASSWORD, full_name="Dev"),
         role=Role.SALES,
     )
-    assignment.assignment_settings_update(
+    assignment_settings_update(
         workspace=world.a,
         actor=alice,
         mode=AssignmentSettings.Mode.ROUND_ROBIN,
@@ -186,7 +186,7 @@ def test_round_robin_hands_out_turns_across_the_batch_like_single_creates(
 
 
 def test_by_source_rule_applies_per_item(world, alice, bob_member):
-    assignment.assignment_settings_update(
+    assignment_settings_update(
         workspace=world.a,
         actor=alice,
         mode=AssignmentSettings.Mode.BY_SOURCE,

@@ -9,10 +9,10 @@ import pytest
 from conftest import PASSWORD
 from heroshhi.accounts.services import user_create
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.assignment import speed_to_lead_alerts
 from heroshhi.leads.models import Notification
 from heroshhi.leads.services.leads import lead_update
 from heroshhi.leads.services.notes import note_add
+from heroshhi.leads.services.speed_to_lead import speed_to_lead_alerts
 from heroshhi.leads.services.stages import stages_ensure_defaults
 from heroshhi.leads.tasks import speed_to_lead_alerts as speed_to_lead_task
 from heroshhi.workspaces.models import Membership

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.assignment import assignment_settings_update
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
+from heroshhi.leads.services.assignment import assignment_settings_update
 from heroshhi.leads.services.leads import lead_create
 from heroshhi.messaging import keywords, optout
 from heroshhi.messaging.keyword_matcher import normalise_message
