@@ -106,36 +106,96 @@ def _digest(key: WorkspaceKeyMaterial, kind: str, normalised: str) -> str:
     return key.mac(message).hex()[:BLIND_INDEX_LENGTH]
 
 
-# Indexes already computed inside a ``blind_index_memo()`` block, when one is open.
-_memo: ContextVar[dict[tuple[str, str, str], str] | None] = ContextVar(
-    "blind_index_memo", default=None
-)
+class _WorkspaceMemo:
+    """One workspace's index key and the indexes computed with it, by kind then value."""
+
+    __slots__ = ("indexes", "key")
+
+    def __init__(self, key: WorkspaceKeyMaterial) -> None:
+        self.key = key
+        self.indexes: dict[str, dict[str, str]] = {kind: {} for kind in NORMALISERS}
+
+
+class _Memo:
+    """What a ``blind_index_memo()`` block has computed, per workspace."""
+
+    __slots__ = ("_last", "_last_id", "workspaces")
+
+    def __init__(self) -> None:
+        self.workspaces: dict[uuid.UUID | str, _WorkspaceMemo] = {}
+        self._last_id: uuid.UUID | str | None = None
+        self._last: _WorkspaceMemo | None = None
+
+    def of(self, workspace_id: uuid.UUID | str) -> _WorkspaceMemo:
+        # A batch passes the same id object call after call: the identity check spares
+        # hashing a UUID (a Python-level __hash__) per index.
+        if workspace_id is self._last_id and self._last is not None:
+            return self._last
+        found = self.workspaces.get(workspace_id)
+        if found is None:
+            found = self.workspaces[workspace_id] = _WorkspaceMemo(index_key(workspace_id))
+        self._last_id, self._last = workspace_id, found
+        return found
+
+
+_memo: ContextVar[_Memo | None] = ContextVar("blind_index_memo", default=None)
 
 
 @contextmanager
 def blind_index_memo() -> Iterator[None]:
-    """Compute each (workspace, kind, value) index once inside the block. A batch of webhooks
-    names the same contacts again and again, and reading a phone number costs ten times
-    the HMAC; the values are forgotten when the block ends."""
-    token = _memo.set({})
+    """Inside the block, ``blind_index``, ``blind_index_of_normalised`` and ``name_tokens``
+    read each workspace's index key once and compute each (workspace, kind, value) index
+    once. Made for batches: a batch of webhooks names the same contacts again and again, a
+    batch of leads repeats name words, and reading a phone number costs ten times the HMAC.
+    Everything is forgotten when the block ends; a block opened inside another one shares
+    the outer block's memo."""
+    if _memo.get() is not None:
+        yield
+        return
+    token = _memo.set(_Memo())
     try:
         yield
     finally:
         _memo.reset(token)
 
 
+def _unknown_kind(kind: str) -> ValueError:
+    return ValueError(f"unknown blind index kind {kind!r}; use one of {sorted(NORMALISERS)}")
+
+
 def blind_index(workspace_id: uuid.UUID | str, kind: str, value: str) -> str:
     """The blind index of ``value`` in this workspace (``kind``: phone, email, name_token)."""
     normaliser = NORMALISERS.get(kind)
     if normaliser is None:
-        raise ValueError(f"unknown blind index kind {kind!r}; use one of {sorted(NORMALISERS)}")
+        raise _unknown_kind(kind)
     memo = _memo.get()
     if memo is None:
         return _digest(index_key(workspace_id), kind, normaliser(value))
-    remembered = (str(workspace_id), kind, value)
-    index = memo.get(remembered)
+    entry = memo.of(workspace_id)
+    known = entry.indexes[kind]
+    index = known.get(value)
     if index is None:
-        index = memo[remembered] = _digest(index_key(workspace_id), kind, normaliser(value))
+        index = known[value] = _digest(entry.key, kind, normaliser(value))
+    return index
+
+
+def blind_index_of_normalised(workspace_id: uuid.UUID | str, kind: str, normalised: str) -> str:
+    """``blind_index`` of a value that is already its normaliser's output (a phone that
+    ``normalise_phone`` gave): the normalisers are idempotent, so this skips the second
+    parse. Refuses a phone that cannot be such an output."""
+    if kind not in NORMALISERS:
+        raise _unknown_kind(kind)
+    if kind == PHONE and not _E164.fullmatch(normalised):
+        raise BlindIndexValueError("not a normalised phone number")
+    memo = _memo.get()
+    if memo is None:
+        return _digest(index_key(workspace_id), kind, normalised)
+    entry = memo.of(workspace_id)
+    # The entry ``blind_index`` makes for this text too: it normalises to itself.
+    known = entry.indexes[kind]
+    index = known.get(normalised)
+    if index is None:
+        index = known[normalised] = _digest(entry.key, kind, normalised)
     return index
 
 
@@ -144,8 +204,19 @@ def name_tokens(workspace_id: uuid.UUID | str, name: str) -> list[str]:
     tokens = split_name_tokens(name)
     if not tokens:
         return []
-    key = index_key(workspace_id)
-    return [_digest(key, NAME_TOKEN, token) for token in tokens]
+    memo = _memo.get()
+    if memo is None:
+        key = index_key(workspace_id)
+        return [_digest(key, NAME_TOKEN, token) for token in tokens]
+    entry = memo.of(workspace_id)
+    known = entry.indexes[NAME_TOKEN]
+    digests = []
+    for token in tokens:
+        digest = known.get(token)
+        if digest is None:
+            digest = known[token] = _digest(entry.key, NAME_TOKEN, token)
+        digests.append(digest)
+    return digests
 
 
 class BlindIndexField(models.CharField):
@@ -169,38 +240,3 @@ class BlindIndexField(models.CharField):
         if self.editable:
             kwargs["editable"] = True
         return name, path, args, kwargs
-
-
-class BlindIndexer:
-    """Blind indexes of many values of one workspace (a batch of leads): the index key is
-    read once and each distinct name word is hashed once. Gives exactly what
-    ``blind_index`` and ``name_tokens`` give."""
-
-    __slots__ = ("_key", "_tokens")
-
-    def __init__(self, workspace_id: uuid.UUID | str) -> None:
-        self._key = index_key(workspace_id)
-        self._tokens: dict[str, str] = {}
-
-    def __call__(self, kind: str, value: str) -> str:
-        normaliser = NORMALISERS.get(kind)
-        if normaliser is None:
-            raise ValueError(f"unknown blind index kind {kind!r}; use one of {sorted(NORMALISERS)}")
-        return self.of_normalised(kind, normaliser(value))
-
-    def of_normalised(self, kind: str, normalised: str) -> str:
-        """For a value that is already its normaliser's output (``normalise_phone`` of a
-        validated phone): the normalisers are idempotent, so this skips the second parse.
-        Refuses text that cannot be such an output."""
-        if kind == PHONE and not _E164.fullmatch(normalised):
-            raise BlindIndexValueError("not a normalised phone number")
-        return _digest(self._key, kind, normalised)
-
-    def name_tokens(self, name: str) -> list[str]:
-        digests = []
-        for token in split_name_tokens(name):
-            digest = self._tokens.get(token)
-            if digest is None:
-                digest = self._tokens[token] = _digest(self._key, NAME_TOKEN, token)
-            digests.append(digest)
-        return digests

@@ -31,8 +31,8 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import AuditRecord, audit_record_many
 from heroshhi.core.actors import Actor
 from heroshhi.core.bulk import rows_insert
-from heroshhi.core.crypto import EMAIL, PHONE
-from heroshhi.core.crypto.blind_indexes import BlindIndexer
+from heroshhi.core.crypto import EMAIL, PHONE, blind_index, blind_index_memo, name_tokens
+from heroshhi.core.crypto.blind_indexes import blind_index_of_normalised
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import custom_fields
 from heroshhi.leads.models import CustomField, Lead, LeadNameToken, Stage, TimelineEvent
@@ -110,7 +110,6 @@ class _Lookups:
     default_stage: Stage
     members: dict[uuid.UUID, Membership]
     custom_defs: dict[str, CustomField] | None
-    indexer: BlindIndexer
 
 
 @dataclass(slots=True)
@@ -146,7 +145,7 @@ def leads_create_many(
     require_capability(actor.role, Capability.LEADS_CREATE)
     if not 0 < len(items) <= min(limit, IMPORT_BATCH_MAX):
         raise _too_many(len(items), min(limit, IMPORT_BATCH_MAX))
-    with workspace_scope(workspace):
+    with workspace_scope(workspace), blind_index_memo():
         lookups = _lookups(workspace=workspace, items=items)
         results: dict[int, ItemResult] = {}
         cleaned: list[tuple[int, dict[str, Any]]] = []
@@ -165,7 +164,7 @@ def leads_create_many(
             results=results,
         )
         _assign(workspace=workspace, work=work)
-        _write(workspace=workspace, actor=actor, work=work, indexer=lookups.indexer)
+        _write(workspace=workspace, actor=actor, work=work)
     return [results[index] for index in range(len(items))]
 
 
@@ -192,7 +191,6 @@ def _lookups(*, workspace: Workspace, items: Sequence[LeadItem]) -> _Lookups:
         custom_defs=custom_fields.active_fields_by_key(workspace=workspace)
         if wants_custom
         else None,
-        indexer=BlindIndexer(workspace.pk),
     )
 
 
@@ -246,11 +244,12 @@ def _clean(*, workspace: Workspace, item: LeadItem, lookups: _Lookups) -> dict[s
             errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationError(errors)
-    index = lookups.indexer
     phone, email = data["phone"], data["email"]
     # The phone is clean_phone's E.164 output already: no second parse.
-    data["phone_bidx"] = None if phone is None else index.of_normalised(PHONE, phone)
-    data["email_bidx"] = None if email is None else index(EMAIL, email)
+    data["phone_bidx"] = (
+        None if phone is None else blind_index_of_normalised(workspace.pk, PHONE, phone)
+    )
+    data["email_bidx"] = None if email is None else blind_index(workspace.pk, EMAIL, email)
     return data
 
 
@@ -379,7 +378,7 @@ def _assign(*, workspace: Workspace, work: _Work) -> None:
         lead.owner_id = owner_id
 
 
-def _write(*, workspace: Workspace, actor: Actor, work: _Work, indexer: BlindIndexer) -> None:
+def _write(*, workspace: Workspace, actor: Actor, work: _Work) -> None:
     rows_insert(Lead, work.new_leads, workspace_id=workspace.pk)
     for lead in work.filled_existing.values():
         lead.save(update_fields=_FILL_COLUMNS)
@@ -391,7 +390,7 @@ def _write(*, workspace: Workspace, actor: Actor, work: _Work, indexer: BlindInd
         [
             LeadNameToken(workspace_id=workspace.pk, lead_id=lead.pk, token=token)
             for lead in named
-            for token in indexer.name_tokens(lead.name or "")
+            for token in name_tokens(workspace.pk, lead.name or "")
         ],
         workspace_id=workspace.pk,
     )

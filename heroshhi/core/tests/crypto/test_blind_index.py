@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 
 from heroshhi.core.crypto import (
+    EMAIL,
+    PHONE,
     BlindIndexField,
     BlindIndexValueError,
     blind_index,
+    blind_index_memo,
     name_tokens,
     normalise_email,
     normalise_phone,
     split_name_tokens,
 )
-from heroshhi.core.crypto.blind_indexes import _digest
+from heroshhi.core.crypto.blind_indexes import _digest, blind_index_of_normalised
 from heroshhi.core.crypto.keys import index_key
 from heroshhi.core.models import WorkspaceKey
 from heroshhi.core.tenancy import workspace_scope
@@ -131,7 +136,7 @@ def test_the_index_field_is_an_indexed_fixed_width_column():
 
 
 def test_a_memo_block_reads_each_value_once_and_gives_the_same_indexes(world, monkeypatch):
-    from heroshhi.core.crypto import blind_index_memo, blind_indexes
+    from heroshhi.core.crypto import blind_indexes
 
     plain = {
         workspace.pk: blind_index(workspace.pk, "phone", "+91 98765 43210")
@@ -155,3 +160,34 @@ def test_a_memo_block_reads_each_value_once_and_gives_the_same_indexes(world, mo
     # Outside the block nothing is remembered.
     blind_index(world.a.pk, "phone", "+91 98765 43210")
     assert len(reads) == 4
+
+
+def test_a_memo_block_gives_what_blind_index_and_name_tokens_give(world):
+    phone = normalise_phone("98765 43210")
+    names = ("Anjali Nair", "anjali  NAIR anjali", "राहुल शर्मा", "")
+    plain = {
+        "phone": blind_index(world.a.pk, PHONE, "+919876543210"),
+        "email": blind_index(world.a.pk, EMAIL, "anjali@example.in"),
+        "names": [name_tokens(world.a.pk, name) for name in names],
+        "other": blind_index(world.b.pk, PHONE, phone),
+    }
+    with blind_index_memo():
+        for _ in range(2):
+            assert blind_index(world.a.pk, PHONE, "098765-43210") == plain["phone"]
+            assert blind_index_of_normalised(world.a.pk, PHONE, phone) == plain["phone"]
+            assert blind_index(world.a.pk, EMAIL, " Anjali@Example.IN ") == plain["email"]
+            assert [name_tokens(world.a.pk, name) for name in names] == plain["names"]
+            # Another workspace in the same block never matches.
+            assert blind_index(str(world.b.pk), PHONE, phone) == plain["other"] != plain["phone"]
+
+
+def test_an_index_of_a_normalised_value_refuses_a_phone_that_was_not_normalised(world):
+    for memo in (nullcontext(), blind_index_memo()):
+        with memo:
+            for raw in ("98765 43210", "098765-43210", "919876543210", ""):
+                with pytest.raises(BlindIndexValueError):
+                    blind_index_of_normalised(world.a.pk, PHONE, raw)
+            with pytest.raises(BlindIndexValueError):
+                blind_index(world.a.pk, PHONE, "12345")
+            with pytest.raises(ValueError, match="unknown blind index kind"):
+                blind_index_of_normalised(world.a.pk, "city", "Pune")

@@ -8,17 +8,10 @@ import pytest
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import (
     CIPHERTEXT_PREFIX,
-    EMAIL,
-    PHONE,
-    BlindIndexValueError,
     DecryptionError,
     EncryptedField,
-    blind_index,
     decrypt_value,
-    name_tokens,
-    normalise_phone,
 )
-from heroshhi.core.crypto.blind_indexes import BlindIndexer
 from heroshhi.core.crypto.columns import ColumnCipher
 from heroshhi.core.crypto.keys import create_key_version
 from heroshhi.core.tests.crypto.conftest import raw_row, write_raw
@@ -125,29 +118,3 @@ def test_destroyed_keys_stop_a_new_cipher(world):
     workspace_keys_destroy(workspace=world.a, actor=Actor.system())
     with pytest.raises(DecryptionError):
         _cipher("body", world.a).open(stored, note.pk)
-
-
-# BlindIndexer: the batch form of blind_index / name_tokens ---------------------------------
-
-
-def test_the_indexer_gives_what_blind_index_and_name_tokens_give(world):
-    indexer = BlindIndexer(world.a.pk)
-    assert indexer(PHONE, "098765-43210") == blind_index(world.a.pk, PHONE, "+919876543210")
-    assert indexer(EMAIL, " Anjali@Example.IN ") == blind_index(
-        world.a.pk, EMAIL, "anjali@example.in"
-    )
-    phone = normalise_phone("98765 43210")
-    assert indexer.of_normalised(PHONE, phone) == blind_index(world.a.pk, PHONE, phone)
-    for name in ("Anjali Nair", "anjali  NAIR anjali", "राहुल शर्मा", ""):
-        assert indexer.name_tokens(name) == name_tokens(world.a.pk, name)
-    # Another workspace's indexer never matches.
-    assert BlindIndexer(world.b.pk)(PHONE, phone) != indexer(PHONE, phone)
-
-
-def test_the_indexer_refuses_a_phone_that_was_not_normalised(world):
-    indexer = BlindIndexer(world.a.pk)
-    for raw in ("98765 43210", "098765-43210", "919876543210", ""):
-        with pytest.raises(BlindIndexValueError):
-            indexer.of_normalised(PHONE, raw)
-    with pytest.raises(BlindIndexValueError):
-        indexer(PHONE, "12345")
