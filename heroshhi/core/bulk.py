@@ -39,7 +39,13 @@ def rows_insert(
     prepared = [
         [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields] for row in rows
     ]
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+    # The driver's errors as Django's (a unique violation is an IntegrityError), as for
+    # the statements Django runs itself.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
         for values in prepared:
             copy.write_row(values)
     for row in rows:

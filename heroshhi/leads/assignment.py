@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from heroshhi.core.tenancy import workspace_scope
@@ -52,6 +53,26 @@ def unassigned_pool_open() -> Exists:
 def pool_open_for(*, workspace_id: Any) -> bool:
     with workspace_scope(workspace_id):
         return AssignmentSettings.objects.filter(sales_see_unassigned_pool=True).exists()
+
+
+def round_robin_sequence(workspace_id: uuid.UUID | str) -> str:
+    """The PostgreSQL sequence that counts one workspace's round-robin turns."""
+    return f"leads_round_robin_{uuid.UUID(str(workspace_id)).hex}"
+
+
+def round_robin_position(*, workspace: Workspace) -> int:
+    """How many round-robin turns the workspace has handed out (the next turn's number)."""
+    cursor = assignment_settings_get(workspace=workspace).round_robin_cursor
+    if connection.vendor != "postgresql":
+        return cursor
+    with connection.cursor() as db:
+        # NULL while the sequence has handed out nothing (or does not exist yet).
+        db.execute(
+            "SELECT pg_sequence_last_value(to_regclass(%s))",
+            [round_robin_sequence(workspace.pk)],
+        )
+        (last,) = db.fetchone() or (None,)
+    return cursor if last is None else last + 1
 
 
 def round_robin_members() -> list[uuid.UUID]:

@@ -121,6 +121,16 @@ class Lead(WorkspaceOwned):
                 fields=["workspace", "owner", "-created_at", "-id"], name="leads_lead_owner_keyset"
             ),
         ]
+        constraints = [
+            # Dedupe by phone stays exact under concurrent creates: of two transactions
+            # inserting the same new number, the second waits for the first and fails, then
+            # finds its lead (services/leads.py). Trashed leads may share a number.
+            models.UniqueConstraint(
+                fields=["workspace", "phone_bidx"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="leads_lead_live_phone_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         # Never the name: this string ends up in logs and admin breadcrumbs.
@@ -277,6 +287,8 @@ class AssignmentSettings(WorkspaceOwned):
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.NONE)
     sales_see_unassigned_pool = models.BooleanField(default=False)
     # How many turns round robin has handed out; the next turn is cursor % len(members).
+    # On PostgreSQL the count lives in a sequence per workspace, started from this value
+    # (leads/services/assignment.py), so that no create waits on this row.
     round_robin_cursor = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 

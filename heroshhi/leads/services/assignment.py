@@ -2,9 +2,13 @@
 member taking a lead from the unassigned pool, and a leaving member's leads handed back.
 
 ``assignee_for_new_lead`` is the one hook ``lead_create`` calls for leads that arrive
-without an owner: round robin among active sales members (a cursor claimed with a
-compare-and-swap UPDATE, so concurrent creates never take the same turn), or a source →
-member mapping that falls back to round robin.
+without an owner: round robin among active sales members, or a source → member mapping
+that falls back to round robin. Each turn is handed out once, by a counter that moves on
+in one statement and holds no lock until the create commits, so concurrent creates in a
+workspace never queue on it: on PostgreSQL a sequence per workspace (``nextval`` never
+waits and is never rolled back, so a create that rolls back has used its turn and the
+next member is skipped once); on SQLite, which lets one writer in at a time, the settings
+row's column.
 
 Audit metadata and timeline data carry ids and field names only.
 """
@@ -15,7 +19,8 @@ import uuid
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,13 +29,11 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
-from heroshhi.leads.assignment import round_robin_members
+from heroshhi.leads.assignment import round_robin_members, round_robin_sequence
 from heroshhi.leads.models import AssignmentSettings, Lead, Source, SourceAssignment, TimelineEvent
 from heroshhi.leads.services.common import id_or_none
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
-
-_CAS_ATTEMPTS = 20
 
 
 @transaction.atomic
@@ -68,6 +71,7 @@ def assignment_settings_update(
         settings_row.sales_see_unassigned_pool = sales_see_unassigned_pool
         settings_row.updated_at = timezone.now()
         settings_row.save()
+        _round_robin_sequence_ensure(settings_row)
         before = dict(SourceAssignment.objects.values_list("source", "member_id"))
         mapped = {s: m.pk for s, m in source_members.items() if m is not None}
         if before != mapped:
@@ -85,19 +89,6 @@ def assignment_settings_update(
             metadata={"fields": changed, "mode": mode, "sources": sorted(mapped)},
         )
     return settings_row
-
-
-def _round_robin_next(*, settings_id: uuid.UUID) -> uuid.UUID | None:
-    """Claim the next turn: read the cursor, then move it on only if nobody else did."""
-    members = round_robin_members()
-    if not members:
-        return None
-    rows = AssignmentSettings.objects.filter(pk=settings_id)
-    for _attempt in range(_CAS_ATTEMPTS):
-        cursor = rows.select_for_update().values_list("round_robin_cursor", flat=True).get()
-        if rows.filter(round_robin_cursor=cursor).update(round_robin_cursor=cursor + 1) == 1:
-            return members[cursor % len(members)]
-    raise RuntimeError("round robin cursor kept moving; giving up this turn")
 
 
 def assignee_for_new_lead(*, workspace: Workspace, source: str) -> uuid.UUID | None:
@@ -118,12 +109,12 @@ def assignee_for_new_lead(*, workspace: Workspace, source: str) -> uuid.UUID | N
             )
             if member_id is not None:
                 return member_id
-        return _round_robin_next(settings_id=settings_row.pk)
+        return _round_robin_take(settings_row=settings_row, turns=1)[0]
 
 
 def assignees_for_new_leads(*, workspace: Workspace, sources: list[str]) -> list[uuid.UUID | None]:
     """``assignee_for_new_lead`` for several ownerless leads at once, in order: the same
-    rules, with the round-robin cursor claimed once for all the turns the batch needs."""
+    rules, with all the round-robin turns the batch needs claimed in one statement."""
     if not sources:
         return []
     with workspace_scope(workspace):
@@ -140,23 +131,63 @@ def assignees_for_new_leads(*, workspace: Workspace, sources: list[str]) -> list
                 ).values_list("source", "member_id")
             )
         turns = sum(1 for source in sources if source not in by_source)
-        robin = iter(_round_robin_take(settings_id=settings_row.pk, turns=turns))
+        robin = iter(_round_robin_take(settings_row=settings_row, turns=turns))
         return [by_source[s] if s in by_source else next(robin) for s in sources]
 
 
-def _round_robin_take(*, settings_id: uuid.UUID, turns: int) -> list[uuid.UUID | None]:
-    """Claim ``turns`` consecutive turns with one compare-and-swap; all None without members."""
+def _round_robin_take(*, settings_row: AssignmentSettings, turns: int) -> list[uuid.UUID | None]:
+    """Claim ``turns`` turns at once; all None without members."""
     if turns == 0:
         return []
     members = round_robin_members()
     if not members:
         return [None] * turns
-    rows = AssignmentSettings.objects.filter(pk=settings_id)
-    for _attempt in range(_CAS_ATTEMPTS):
-        cursor = rows.select_for_update().values_list("round_robin_cursor", flat=True).get()
-        if rows.filter(round_robin_cursor=cursor).update(round_robin_cursor=cursor + turns) == 1:
-            return [members[(cursor + n) % len(members)] for n in range(turns)]
-    raise RuntimeError("round robin cursor kept moving; giving up these turns")
+    return [members[turn % len(members)] for turn in _turns_claim(settings_row, turns)]
+
+
+def _turns_claim(settings_row: AssignmentSettings, turns: int) -> list[int]:
+    """The numbers of ``turns`` new turns, none ever given twice."""
+    if connection.vendor == "postgresql":
+        return _sequence_turns(settings_row, turns)
+    rows = AssignmentSettings.objects.filter(pk=settings_row.pk)
+    # One writer at a time on SQLite: nobody moves the cursor between the two statements.
+    with transaction.atomic(savepoint=False):
+        rows.update(round_robin_cursor=F("round_robin_cursor") + turns)
+        end = rows.values_list("round_robin_cursor", flat=True).get()
+    return list(range(end - turns, end))
+
+
+def _sequence_turns(settings_row: AssignmentSettings, turns: int) -> list[int]:
+    name = round_robin_sequence(settings_row.workspace_id)
+    for _attempt in range(2):
+        with connection.cursor() as cursor:
+            # to_regclass gives NULL for a sequence not created yet, where naming it
+            # directly would fail and doom the caller's transaction.
+            cursor.execute(
+                "SELECT nextval(to_regclass(%s)) FROM generate_series(1, %s)", [name, turns]
+            )
+            claimed = [turn for (turn,) in cursor.fetchall()]
+        if None not in claimed:
+            return claimed
+        _round_robin_sequence_ensure(settings_row)
+    raise RuntimeError("the round-robin sequence could not be created")
+
+
+def _round_robin_sequence_ensure(settings_row: AssignmentSettings) -> None:
+    """Create the workspace's turn sequence (PostgreSQL), starting at the row's cursor.
+
+    Usually done when the settings are saved (and by migration 0012 for older rows); here
+    too for a row written otherwise. Two transactions creating it at once: the second waits
+    for the first to commit, then fails on the name, which the savepoint absorbs."""
+    if connection.vendor != "postgresql":
+        return
+    name = connection.ops.quote_name(round_robin_sequence(settings_row.workspace_id))
+    start = int(settings_row.round_robin_cursor)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {name} MINVALUE 0 START WITH {start}")
+    except (IntegrityError, ProgrammingError):
+        pass  # created by the other transaction, which has committed by now
 
 
 @transaction.atomic

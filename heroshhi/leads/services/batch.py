@@ -9,7 +9,7 @@ item. The result is what running ``lead_create`` once per item, in order, would 
 
 What changes is the cost: the batch reads the stages, the members and the custom fields
 once, finds duplicates with one query per key type, claims all its round-robin turns with
-one compare-and-swap, and writes leads, name tokens, tag links, timeline entries and audit
+one statement, and writes leads, name tokens, tag links, timeline entries and audit
 events with one INSERT each. An item's error never sinks the others: it comes back as
 status ``error`` with its field errors, and the rest are written.
 """
@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from heroshhi.audit.actions import AuditAction
@@ -146,25 +146,38 @@ def leads_create_many(
     if not 0 < len(items) <= min(limit, IMPORT_BATCH_MAX):
         raise _too_many(len(items), min(limit, IMPORT_BATCH_MAX))
     with workspace_scope(workspace), blind_index_memo():
-        lookups = _lookups(workspace=workspace, items=items)
-        results: dict[int, ItemResult] = {}
-        cleaned: list[tuple[int, dict[str, Any]]] = []
-        for index, item in enumerate(items):
-            try:
-                cleaned.append((index, _clean(workspace=workspace, item=item, lookups=lookups)))
-            except ValidationError as exc:
-                results[index] = _error(index, "validation_error", exc.message_dict)
-        work = _Work()
-        _resolve(
-            workspace=workspace,
-            actor=actor,
-            cleaned=cleaned,
-            lookups=lookups,
-            work=work,
-            results=results,
-        )
-        _assign(workspace=workspace, work=work)
-        _write(workspace=workspace, actor=actor, work=work)
+        try:
+            with transaction.atomic():
+                return _create_many(workspace=workspace, actor=actor, items=items)
+        except IntegrityError:
+            # Live leads never share a phone (a unique index): a concurrent create took one
+            # of these numbers first and has committed. Once more, now that its lead is
+            # visible, so that item becomes a repeat enquiry like any other.
+            return _create_many(workspace=workspace, actor=actor, items=items)
+
+
+def _create_many(
+    *, workspace: Workspace, actor: Actor, items: Sequence[LeadItem]
+) -> list[ItemResult]:
+    lookups = _lookups(workspace=workspace, items=items)
+    results: dict[int, ItemResult] = {}
+    cleaned: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        try:
+            cleaned.append((index, _clean(workspace=workspace, item=item, lookups=lookups)))
+        except ValidationError as exc:
+            results[index] = _error(index, "validation_error", exc.message_dict)
+    work = _Work()
+    _resolve(
+        workspace=workspace,
+        actor=actor,
+        cleaned=cleaned,
+        lookups=lookups,
+        work=work,
+        results=results,
+    )
+    _assign(workspace=workspace, work=work)
+    _write(workspace=workspace, actor=actor, work=work)
     return [results[index] for index in range(len(items))]
 
 

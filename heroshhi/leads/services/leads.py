@@ -7,11 +7,11 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -118,27 +118,31 @@ def lead_create(
     with workspace_scope(workspace):
         phone_bidx = phone_bidx_of(workspace, data["phone"])
         email_bidx = email_bidx_of(workspace, data["email"])
-        existing = _live_duplicate(phone_bidx=phone_bidx, email_bidx=email_bidx)
-        if existing is not None:
-            _enquired_again(workspace=workspace, actor=actor, lead=existing, data=data)
-            return LeadCreateResult(lead=existing, created=False)
-        lead = Lead(
+        write = partial(
+            _lead_row_write,
             workspace=workspace,
-            name=data["name"],
-            phone=data["phone"],
-            email=data["email"],
-            description=data["description"],
+            actor=actor,
+            data=data,
             phone_bidx=phone_bidx,
             email_bidx=email_bidx,
-            source=data["source"],
-            source_details=data["source_details"],
-            stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
-            owner_id=initial_owner_id(actor=actor, owner=data["owner"])
-            or assignee_for_new_lead(workspace=workspace, source=data["source"]),
-            deal_value=data["deal_value"],
-            custom_values=data["custom"] or None,
         )
-        lead.save(force_insert=True)
+        if phone_bidx is None:
+            lead, filled_again = write()
+        else:
+            # Two live leads never share a phone (a unique index): of two creates racing
+            # for a new number, the second waits for the first to commit and fails. The
+            # savepoint keeps that failure from dooming the transaction, and the second
+            # look finds the winner's lead, so the loser is a repeat enquiry.
+            try:
+                with transaction.atomic():
+                    lead, filled_again = write()
+            except IntegrityError:
+                lead, filled_again = write()
+        if filled_again is not None:
+            _enquired_again(
+                workspace=workspace, actor=actor, lead=lead, data=data, filled=filled_again
+            )
+            return LeadCreateResult(lead=lead, created=False)
         name_tokens_set(workspace=workspace, lead=lead, fresh=True)
         tags_found = tags_named(workspace=workspace, names=data["tags"])
         Lead.tags.through.objects.bulk_create(
@@ -162,11 +166,46 @@ def lead_create(
     return LeadCreateResult(lead=lead, created=True)
 
 
+def _lead_row_write(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    data: dict[str, Any],
+    phone_bidx: str | None,
+    email_bidx: str | None,
+) -> tuple[Lead, list[str] | None]:
+    """Fill and save the live lead this one repeats, or insert the new lead; returns the
+    lead and, for a repeat, the names of the fields filled (None for a new lead). A new
+    ownerless lead takes its assignment turn here (a turn taken by a create that then
+    loses a race is not given back)."""
+    existing = _live_duplicate(phone_bidx=phone_bidx, email_bidx=email_bidx)
+    if existing is not None:
+        filled = enquiry_fill(workspace=workspace, lead=existing, data=data)
+        existing.save()
+        return existing, filled
+    lead = Lead(
+        workspace=workspace,
+        name=data["name"],
+        phone=data["phone"],
+        email=data["email"],
+        description=data["description"],
+        phone_bidx=phone_bidx,
+        email_bidx=email_bidx,
+        source=data["source"],
+        source_details=data["source_details"],
+        stage=data["stage"] or stages_ensure_defaults(workspace=workspace)[0],
+        owner_id=initial_owner_id(actor=actor, owner=data["owner"])
+        or assignee_for_new_lead(workspace=workspace, source=data["source"]),
+        deal_value=data["deal_value"],
+        custom_values=data["custom"] or None,
+    )
+    lead.save(force_insert=True)
+    return lead, None
+
+
 def _enquired_again(
-    *, workspace: Workspace, actor: Actor, lead: Lead, data: dict[str, Any]
+    *, workspace: Workspace, actor: Actor, lead: Lead, data: dict[str, Any], filled: list[str]
 ) -> None:
-    filled = enquiry_fill(workspace=workspace, lead=lead, data=data)
-    lead.save()
     if "name" in filled:
         name_tokens_set(workspace=workspace, lead=lead)
     timeline_add(
@@ -203,7 +242,10 @@ def lead_update(*, workspace: Workspace, actor: Actor, lead: Lead, **changes: An
         if not (changed or moves or new_tags is not None):
             return lead
         lead.updated_at = lead.last_activity_at = timezone.now()
-        lead.save()
+        if "phone" in changed:
+            _save_with_phone(lead, field="phone")
+        else:
+            lead.save()
         if "name" in changed:
             name_tokens_set(workspace=workspace, lead=lead)
         if new_tags is not None:
@@ -278,6 +320,16 @@ def _apply_custom_changes(
             current[key] = cleaned[key]
     lead.custom_values = current or None
     return [CUSTOM_FIELD_PREFIX + key for key in changed]
+
+
+def _save_with_phone(lead: Lead, *, field: str) -> None:
+    """Save a lead whose phone may now be another live lead's: ``_refuse_taken`` says so
+    up front, and the unique index catches a lead given the number meanwhile."""
+    try:
+        with transaction.atomic():
+            lead.save()
+    except IntegrityError:
+        raise ValidationError({field: [_("Another lead already has this value.")]}) from None
 
 
 def _refuse_taken(*, lead: Lead, field: str, lookup: dict[str, str | None]) -> None:

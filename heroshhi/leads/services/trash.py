@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -50,8 +50,23 @@ def lead_restore(*, workspace: Workspace, actor: Actor, lead: Lead) -> Lead:
             raise ValidationError(
                 {"lead": [_("This lead was deleted more than 30 days ago and cannot come back.")]}
             )
-        lead.deleted_at = None
-        lead.save()
+        trashed_at, lead.deleted_at = lead.deleted_at, None
+        try:
+            # Live leads never share a phone (a unique index); this one's may be taken now.
+            with transaction.atomic():
+                lead.save()
+        except IntegrityError:
+            lead.deleted_at = trashed_at
+            raise ValidationError(
+                {
+                    "phone": [
+                        _(
+                            "Another lead now has this phone number. Change that lead's "
+                            "number or move it to the trash, then restore this one."
+                        )
+                    ]
+                }
+            ) from None
         timeline_add(
             workspace=workspace, actor=actor, lead=lead, kind=TimelineEvent.Kind.RESTORED, data={}
         )

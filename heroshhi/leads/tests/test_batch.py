@@ -12,6 +12,7 @@ from heroshhi.audit.services import chain_for
 from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.leads.assignment import round_robin_position
 from heroshhi.leads.models import AssignmentSettings, Lead, TimelineEvent
 from heroshhi.leads.selectors import LeadFilters, leads_list, viewer_for
 from heroshhi.leads.services.assignment import assignment_settings_update
@@ -180,7 +181,7 @@ def test_round_robin_hands_out_turns_across_the_batch_like_single_creates(
     assert single == [bob_member.pk, dev.pk]
     assert owners == [bob_member.pk, alice_member.pk, dev.pk, bob_member.pk, dev.pk]
     with workspace_scope(world.a):
-        assert AssignmentSettings.objects.get().round_robin_cursor == 6
+        assert round_robin_position(workspace=world.a) == 6
         stored = dict(Lead.objects.values_list("name_tokens__lead_id", "owner_id"))
     assert all(stored[r.lead.pk] == r.lead.owner_id for r in results)
 
@@ -200,8 +201,7 @@ def test_by_source_rule_applies_per_item(world, alice, bob_member):
         LeadItem(name="Api lead", source="api"),  # falls back to round robin: Bob
     )
     assert [r.lead.owner_id for r in results] == [bob_member.pk, bob_member.pk]
-    with workspace_scope(world.a):
-        assert AssignmentSettings.objects.get().round_robin_cursor == 1
+    assert round_robin_position(workspace=world.a) == 1
 
 
 def test_one_audit_event_per_lead_without_personal_data_and_the_chain_verifies(
