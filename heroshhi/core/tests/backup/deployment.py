@@ -22,7 +22,8 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.backup.files import kept_files
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create, note_add
+from heroshhi.leads.services.leads import lead_create
+from heroshhi.leads.services.notes import note_add
 from heroshhi.messaging import optout
 from heroshhi.messaging.models import OptOutRecord
 from heroshhi.workspaces import export

@@ -17,7 +17,7 @@ from heroshhi.core.backup import create
 from heroshhi.core.backup.archive import backup_key_fingerprint
 from heroshhi.core.crypto.keys import master_key_ids_in_use
 from heroshhi.core.tests.crypto.conftest import master_entry
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.workspaces.permissions import Role
 
 # A real commit for pg_dump, which reads from another process.
