@@ -9,9 +9,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from heroshhi.accounts.services import api_key_authenticate, api_key_touch
-from heroshhi.api.errors import error_response
 from heroshhi.core import ratelimit
 from heroshhi.core.actors import Actor, ActorType
+from heroshhi.core.errors import error_response
 from heroshhi.core.request_context import client_ip
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.workspaces.models import Workspace

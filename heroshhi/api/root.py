@@ -12,7 +12,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from heroshhi.accounts.api import router as accounts_router
-from heroshhi.api.errors import error_response
+from heroshhi.core.errors import error_response
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,16 @@ from django.utils.translation import gettext as _
 from heroshhi.core.request_context import current_request
 
 
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> JsonResponse:
+    """The API's one error shape: {"error": {"code", "message", "fields"?}}."""
+    error: dict[str, object] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return JsonResponse({"error": error}, status=status)
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/webhooks/")) or (
         "application/json" in request.headers.get("Accept", "")

@@ -21,8 +21,8 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import error_response
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead

@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
-from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import error_response
 from heroshhi.privacy import selectors
 from heroshhi.privacy.access import access_privacy_request, access_subject
 from heroshhi.privacy.business_days import SlaState

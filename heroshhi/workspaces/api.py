@@ -17,8 +17,8 @@ from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import error_response
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces.access import (
     access_invitation,

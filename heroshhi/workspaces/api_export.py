@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from ninja import Router, Schema, Status
 
-from heroshhi.api.errors import error_response
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import error_response
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces import export, export_files
 from heroshhi.workspaces.access import require_actor_capability
