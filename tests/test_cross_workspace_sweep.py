@@ -427,7 +427,7 @@ def _incident_kwargs(world: World) -> dict[str, str]:
 
 
 ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
-    "core:home": Public("landing page; lists only the caller's own workspaces"),
+    "workspaces:home": Public("landing page; lists only the caller's own workspaces"),
     "core:healthz": Public("liveness, no data"),
     "core:readyz": Public("readiness, no data"),
     "accounts:login": Public("sign-in form"),

@@ -1,19 +1,15 @@
-"""Health endpoints and the signed-in landing page."""
+"""Health endpoints."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from heroshhi.core import selectors
-from heroshhi.workspaces.selectors import first_workspace_of
-from heroshhi.workspaces.views import workspace_start_page
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +56,3 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "beat_last_tick_seconds_ago": None if beat_age is None else round(beat_age, 1),
     }
     return JsonResponse(body, status=200 if ready else 503)
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    """Signed in: straight into the first workspace. Someone with none sees the "create or
-    join a workspace" page right here (no extra redirect)."""
-    workspace = first_workspace_of(user=request.user)
-    if workspace is not None:
-        return redirect("workspaces:dashboard", slug=workspace.slug)
-    return workspace_start_page(request)

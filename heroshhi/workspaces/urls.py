@@ -21,6 +21,7 @@ register_converter(WorkspaceSlugConverter, "workspace")
 app_name = "workspaces"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("signup/", views.signup, name="signup"),
     path("start/", views.workspace_start, name="start"),
     # Listed before the token route so "accept" is never read as a token.

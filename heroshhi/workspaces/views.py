@@ -49,6 +49,7 @@ from heroshhi.workspaces.permissions import (
     has_capability,
 )
 from heroshhi.workspaces.selectors import (
+    first_workspace_of,
     invitation_by_token,
     invitations_open,
     team_members,
@@ -117,7 +118,7 @@ def _too_many(decision: ratelimit.Decision) -> str:
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        return redirect("core:home")
+        return redirect("workspaces:home")
     form = SignupForm(request.POST or None)
     if request.method == "POST":
         decision = ratelimit.hit(SIGNUP_LIMIT, client_ip(request) or "unknown")
@@ -455,3 +456,13 @@ def _accept_new_user(
             _sign_in(request, membership.user)
             return _joined(request, membership)
     return render(request, "workspaces/invitation_new_user.html", {**context, "form": form})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Signed in: straight into the first workspace. Someone with none sees the "create or
+    join a workspace" page right here (no extra redirect)."""
+    workspace = first_workspace_of(user=request.user)
+    if workspace is not None:
+        return redirect("workspaces:dashboard", slug=workspace.slug)
+    return workspace_start_page(request)
