@@ -149,7 +149,9 @@ class LeadNameToken(WorkspaceOwned):
             models.Index(fields=["workspace", "token", "lead"], name="leads_nametoken_lookup")
         ]
         constraints = [
-            models.UniqueConstraint(fields=["lead", "token"], name="leads_nametoken_unique"),
+            models.UniqueConstraint(
+                fields=["workspace", "lead", "token"], name="leads_nametoken_unique"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -66,7 +66,9 @@ class Conversation(WorkspaceOwned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["lead", "channel"], name="messaging_conversation_once")
+            models.UniqueConstraint(
+                fields=["workspace", "lead", "channel"], name="messaging_conversation_once"
+            )
         ]
         indexes = [
             models.Index(
@@ -184,7 +186,8 @@ class MessageTemplate(WorkspaceOwned):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "name", "language"], name="messaging_template_once"
+                fields=["workspace", "channel", "name", "language"],
+                name="messaging_template_once",
             )
         ]
 

@@ -196,7 +196,8 @@ class PrivacyReminder(WorkspaceOwned):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["request", "recipient", "kind"], name="privacy_reminder_once"
+                fields=["workspace", "request", "recipient", "kind"],
+                name="privacy_reminder_once",
             ),
         ]
         indexes = [
