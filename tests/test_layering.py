@@ -166,3 +166,13 @@ def test_module_level_imports_form_no_cycle():
 def test_every_app_has_a_layer():
     apps = {f"heroshhi.{path.parent.name}" for path in (ROOT / "heroshhi").glob("*/apps.py")}
     assert {app for app in apps if _layer_of(app) is None} == set()
+
+
+def test_no_module_grows_past_600_lines():
+    # Past this a module mixes concerns; split it by entity or concern (docs/architecture.md).
+    long = {
+        module: lines
+        for module, path in _source_files()
+        if (lines := len(path.read_text().splitlines())) > 600
+    }
+    assert long == {}

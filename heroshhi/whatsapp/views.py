@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.forms import add_service_errors
 from heroshhi.messaging import keywords
-from heroshhi.messaging.keyword_matcher import DEFAULT_OPTIN_KEYWORDS, DEFAULT_OPTOUT_KEYWORDS
+from heroshhi.messaging.keyword_words import DEFAULT_OPTIN_KEYWORDS, DEFAULT_OPTOUT_KEYWORDS
 from heroshhi.messaging.models import MessagingSettings
 from heroshhi.whatsapp import services
 from heroshhi.whatsapp.forms import ChannelCreateForm, ChannelDeleteForm, OptOutKeywordsForm

@@ -13,17 +13,19 @@ from hypothesis import strategies as st
 
 from heroshhi.messaging.keyword_matcher import (
     BUILT_IN,
+    MESSAGE_MAX_CHARS,
+    NORMALISED_MAX_CHARS,
+    match_message,
+    normalise_message,
+)
+from heroshhi.messaging.keyword_words import (
     DEFAULT_OPTIN_KEYWORDS,
     DEFAULT_OPTOUT_KEYWORDS,
     FILLERS,
-    MESSAGE_MAX_CHARS,
     MISSPELLINGS,
-    NORMALISED_MAX_CHARS,
     OPTIN_STEMS,
     OPTOUT_STEMS,
     VERB_TAILS,
-    match_message,
-    normalise_message,
 )
 
 CORPUS = Path(__file__).parent / "data" / "optout_corpus.tsv"
