@@ -46,6 +46,33 @@ def _test_database_released(django_db_setup, django_db_blocker) -> Iterator[None
         )
 
 
+@pytest.fixture(autouse=True)
+def _audit_events_linked_in_test_transactions(request, monkeypatch) -> None:
+    """Audit events are linked into their chain by the sequencer once the writer commits
+    (heroshhi/audit/sequencer.py). A test inside a transaction that is rolled back at its end
+    never commits, so nothing would wake the sequencer: there, each event is linked at once,
+    in that transaction, which is the state a commit and the eager wake-up reach a moment
+    later. Where a transaction does commit (``transaction=True`` tests), the real wake-up on
+    commit runs. ``@pytest.mark.audit_queue`` turns both off: events stay queued until the
+    test runs the sequencer itself."""
+    from django.db import connection
+
+    from heroshhi.audit import sequencer
+
+    wake_on_commit = sequencer.sequence_after_commit
+
+    def link(chain: str) -> None:
+        if request.node.get_closest_marker("audit_queue"):
+            return
+        # Django marks the atomic blocks a test case opens (and rolls back) this way.
+        if any(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+            sequencer.link_pending(chain)
+        else:
+            wake_on_commit(chain)
+
+    monkeypatch.setattr(sequencer, "sequence_after_commit", link)
+
+
 @pytest.fixture
 def world(db) -> World:
     alice = user_create(email="alice@a.example", password=PASSWORD, full_name="Alice")

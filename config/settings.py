@@ -345,6 +345,11 @@ CELERY_TIMEZONE = "UTC"
 # The schedule lives in code: every periodic job is listed here.
 CELERY_BEAT_SCHEDULE = {
     "beat-tick": {"task": "heroshhi.core.tasks.beat_tick", "schedule": 30.0},
+    # Commits wake the audit sequencer; this links whatever a lost wake-up left queued.
+    "audit-sequence-backlog": {
+        "task": "heroshhi.audit.tasks.audit_sequence_backlog",
+        "schedule": 15.0,
+    },
     "leads-speed-to-lead": {
         "task": "heroshhi.leads.tasks.speed_to_lead_alerts",
         "schedule": 60.0,

@@ -1,6 +1,9 @@
 """How audit rows are sealed: canonical bytes, HMAC-SHA256 and the audit keyring.
 
-``mac = HMAC-SHA256(key, prev_mac || canonical_json(every stored field except mac))``.
+``mac = HMAC-SHA256(key, prev_mac || canonical_json(every stored field except mac))``, made
+by the sequencer when it links the event. Before that, the writer seals the content alone:
+``entry_mac = HMAC-SHA256(key, "entry:" || canonical_json(the fields a writer sets))``, so
+the sequencer links nothing that was forged or edited while it waited in the queue.
 The canonical form must come out byte-identical after a round trip through SQLite or
 PostgreSQL, hence the explicit conversions below (UTC timestamp text, UUID text, whole
 floats written as the integers jsonb gives back for them, e.g. ``1e20``).
@@ -23,8 +26,14 @@ from django.core.exceptions import ImproperlyConfigured
 if TYPE_CHECKING:
     from heroshhi.audit.models import AuditCheckpoint, AuditEvent
 
-# Not part of any MAC: the FK is nulled when a workspace is deleted (``chain`` is sealed).
-UNSEALED_EVENT_FIELDS = frozenset({"mac", "workspace"})
+# Not part of the MAC: the FK is nulled when a workspace is deleted (``chain`` is sealed),
+# and ``entry_mac`` seals the very content the MAC covers (rows linked before it existed
+# have none, and their MACs must still verify).
+UNSEALED_EVENT_FIELDS = frozenset({"mac", "workspace", "entry_mac"})
+# What the sequencer adds; the writer's entry MAC covers every other sealed field.
+LINK_FIELDS = frozenset({"seq", "prev_mac"})
+# Keeps an entry MAC from ever being taken for a link MAC (those start with a 64-hex MAC).
+_ENTRY_DOMAIN = b"entry:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,14 @@ def event_payload(event: AuditEvent) -> dict[str, object]:
     }
 
 
+def entry_payload(event: AuditEvent) -> dict[str, object]:
+    """What the writer seals: the event's content, without the sequencer's link fields."""
+    payload = event_payload(event)
+    for name in LINK_FIELDS:
+        del payload[name]
+    return payload
+
+
 def _seal(secret: bytes, prev_mac: str, body: bytes) -> str:
     # prev_mac is always 64 hex characters, so the concatenation cannot be ambiguous.
     return hmac.new(secret, prev_mac.encode("ascii") + body, hashlib.sha256).hexdigest()
@@ -127,6 +144,11 @@ def _seal(secret: bytes, prev_mac: str, body: bytes) -> str:
 
 def event_mac(event: AuditEvent, secret: bytes) -> str:
     return _seal(secret, event.prev_mac, canonical_json(event_payload(event)))
+
+
+def entry_mac(event: AuditEvent, secret: bytes) -> str:
+    body = _ENTRY_DOMAIN + canonical_json(entry_payload(event))
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 def checkpoint_mac(checkpoint: AuditCheckpoint, secret: bytes) -> str:

@@ -1,10 +1,15 @@
 """Audit events, kept as one HMAC chain per workspace plus one for the platform.
 
-Each event carries ``prev_mac`` (the MAC of the event before it in the same chain) and its
-own ``mac``, so editing, inserting, deleting or reordering rows breaks the chain in a way
-``heroshhi.audit.verify`` can point at. Rows are insert-only: the model, its queryset and a
-database trigger all refuse updates. Only the retention purge deletes, and only a verified
-prefix of a chain, after writing a checkpoint and a receipt.
+Writers insert an event *queued*: its content and ``entry_mac`` (the writer's seal over that
+content), but no ``seq``, ``prev_mac`` or ``mac``. The sequencer (``heroshhi.audit.sequencer``)
+then links queued events into the chain, in commit order: it gives each the next ``seq``,
+the MAC of the event before it as ``prev_mac``, and its own ``mac``, so editing, inserting,
+deleting or reordering linked rows breaks the chain in a way ``heroshhi.audit.verify`` can
+point at (docs/adr/0011-audit-sequencer.md).
+
+Rows are insert-only: the model, its queryset and database triggers refuse every update
+except the sequencer's one link of a queued row. Only the retention purge deletes, and only
+a verified prefix of a chain, after writing a checkpoint and a receipt.
 
 Why ``chain`` and a nullable ``workspace`` FK: terminating a workspace deletes it, but its
 (pseudonymised) audit events must stay until retention ends. The FK therefore uses
@@ -16,6 +21,7 @@ workspace UUID as text, or ``"platform"``), which never changes.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -34,17 +40,43 @@ GENESIS_MAC = "0" * 64
 ACTOR_TYPE_CHOICES: list[tuple[str, str]] = [(t.value, t.value) for t in ActorType]
 
 
+_RANDOM_BITS = 74  # rand_a (12) and rand_b (62) of a UUIDv7
+_last_event_id = (0, 0)  # (unix ms, random part) of the newest id made in this process
+_event_id_lock = threading.Lock()
+
+
 def new_event_id() -> uuid.UUID:
-    """A UUIDv7: time-ordered, so new rows land at the end of the primary-key index."""
+    """A UUIDv7: time-ordered, so new rows land at the end of the primary-key index.
+
+    Ids made in one process also always increase (RFC 9562, section 6.2, method 3: within a
+    millisecond the random part counts up from the last one), so the sequencer, which links
+    the queued events it sees in id order, keeps a writer's events in the order written.
+    """
+    global _last_event_id
     millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10))
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    random_part = int.from_bytes(os.urandom(10)) >> (80 - _RANDOM_BITS)
+    with _event_id_lock:
+        last_millis, last_random = _last_event_id
+        if millis <= last_millis:
+            millis, random_part = last_millis, last_random + 1
+            if random_part >> _RANDOM_BITS:  # 2**74 ids in one millisecond: borrow the next
+                millis, random_part = millis + 1, 0
+        _last_event_id = (millis, random_part)
+    rand_a, rand_b = random_part >> 62, random_part & ((1 << 62) - 1)
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0x2 << 62 | rand_b
     return uuid.UUID(int=value)
 
 
+def is_queued_entry(event: AuditEvent) -> bool:
+    """Sealed by a writer and not linked yet: the only shape a new row may have."""
+    return bool(event.entry_mac) and event.seq is None and not event.prev_mac and not event.mac
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    """Refuses updates; rows are only ever added, sealed, through the audit services."""
+    """Refuses updates; rows are only ever added, queued, through the audit services.
+
+    The sequencer links rows through a plain ``QuerySet``, the one way past these guards.
+    """
 
     def update(self, **kwargs: Any) -> int:
         # Deleting a workspace detaches its events (on_delete=SET_NULL): the only update
@@ -59,9 +91,9 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def bulk_create(  # type: ignore[override]
         self, objs: Iterable[AuditEvent], batch_size: int | None = None
     ) -> list[AuditEvent]:
-        # Only the audit services' batch append, which seals every event before inserting.
+        # Only the audit services' batch append, which seals every entry before inserting.
         events = list(objs)
-        if not events or any(not event.mac for event in events):
+        if not events or not all(is_queued_entry(event) for event in events):
             raise AuditImmutableError("Audit events are written only by the audit services.")
         # The stubs lose the model type through super() on a generic queryset.
         return super().bulk_create(events, batch_size=batch_size)  # type: ignore[arg-type,return-value]
@@ -83,7 +115,8 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="audit_events",
     )
-    seq = models.PositiveBigIntegerField()
+    # Empty until the sequencer links the event (seq, prev_mac, mac): a queued event.
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
     occurred_at = models.DateTimeField()
     actor_type = models.CharField(max_length=20, choices=ACTOR_TYPE_CHOICES)
     actor_id = models.CharField(max_length=64, blank=True)
@@ -97,9 +130,11 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=256, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    prev_mac = models.CharField(max_length=64)
-    mac = models.CharField(max_length=64)
+    prev_mac = models.CharField(max_length=64, blank=True, default="")
+    mac = models.CharField(max_length=64, blank=True, default="")
     key_id = models.CharField(max_length=16)
+    # The writer's seal over the content; empty on events linked before queueing existed.
+    entry_mac = models.CharField(max_length=64, blank=True, default="")
 
     objects = AuditEventManager()
 
@@ -112,15 +147,27 @@ class AuditEvent(models.Model):
         indexes = [
             # The purge looks for the first event of a chain younger than the cutoff.
             models.Index(fields=["chain", "occurred_at"], name="audit_event_chain_time_idx"),
+            # The queue: the sequencer takes a chain's queued events in id order, and the
+            # health checks ask for the oldest one. Only queued rows are in these indexes.
+            models.Index(
+                fields=["chain", "id"],
+                name="audit_event_queue_idx",
+                condition=models.Q(seq__isnull=True),
+            ),
+            models.Index(
+                fields=["occurred_at"],
+                name="audit_event_queue_age_idx",
+                condition=models.Q(seq__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.chain}#{self.seq} {self.action}"
+        return f"{self.chain}#{'queued' if self.seq is None else self.seq} {self.action}"
 
     def save(self, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AuditImmutableError("Audit events cannot be changed once written.")
-        if not self.mac:
+        if not is_queued_entry(self):
             raise AuditImmutableError("Audit events are written only by audit_record().")
         kwargs["force_insert"] = True
         super().save(**kwargs)
@@ -130,11 +177,11 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The newest (seq, mac) of one chain.
+    """The newest linked (seq, mac) of one chain.
 
-    Appends lock this row with SELECT ... FOR UPDATE, so writers to the same chain queue up
-    while other chains proceed in parallel. It also lets the verifier notice deleted tail
-    events, which a walk over the remaining rows alone cannot see.
+    Only the sequencer moves it, in the transaction that links a batch (and the purge, whose
+    receipt it links with its checkpoint); writers never touch it. It lets the verifier
+    notice deleted tail events, which a walk over the remaining rows alone cannot see.
     """
 
     chain = models.CharField(max_length=36, unique=True)

@@ -1,8 +1,10 @@
 """Every write to the audit log: ``audit_record`` and the retention purge.
 
 Call ``audit_record`` inside the transaction of the change it describes, so the event and
-the change commit or roll back together. Appending locks the chain head until that
-transaction ends, so record the event near the end of the service to keep the lock short.
+the change commit or roll back together. Recording only inserts the event, queued and
+sealed with the writer's entry MAC; it takes no lock, so writers of one chain never wait for
+each other. Once the transaction commits, the sequencer links the event into its chain
+(``heroshhi.audit.sequencer``, docs/adr/0011-audit-sequencer.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from django.db import models, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from heroshhi.audit import integrity
+from heroshhi.audit import integrity, sequencer
 from heroshhi.audit.actions import AuditAction, Outcome
 from heroshhi.audit.errors import AuditMetadataError
 from heroshhi.audit.metadata import clean_metadata, ensure_not_personal
@@ -53,7 +55,7 @@ def chain_for(workspace: Workspace | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """The caller's part of an event, validated before any lock is taken."""
+    """The caller's part of an event, validated before anything is written."""
 
     actor_type: str
     actor_id: str
@@ -79,7 +81,10 @@ def audit_record(
     reason: str = "",
     metadata: Mapping[str, object] | None = None,
 ) -> AuditEvent:
-    """Append one event to the workspace's chain (``workspace=None``: the platform chain).
+    """Queue one event for the workspace's chain (``workspace=None``: the platform chain).
+
+    Returns the stored event as queued: ``seq``, ``prev_mac`` and ``mac`` are set in the
+    database when the sequencer links it, after the caller's transaction commits.
 
     No plaintext personal data goes in: sealed rows cannot be edited, so an erasure request
     could never be honoured for data inside them. Name records by id and changed fields by
@@ -114,7 +119,7 @@ class AuditRecord:
 def audit_record_many(
     *, workspace: Workspace | None, actor: Actor, records: Sequence[AuditRecord]
 ) -> list[AuditEvent]:
-    """Append several events by one actor with one lock of the chain head and one INSERT.
+    """Queue several events by one actor with one INSERT.
 
     For batch operations (a page of leads created at once): each change still gets its own
     event, with the same guarantees as ``audit_record``, at a fraction of the round trips.
@@ -189,14 +194,6 @@ def _normalised_ip(raw: str | None) -> str | None:
     return str(address)
 
 
-def _lock_head(chain: str) -> AuditChainHead:
-    # get_or_create retries the locked read when a concurrent first append won the insert.
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-        chain=chain, defaults={"last_seq": 0, "last_mac": GENESIS_MAC}
-    )
-    return head
-
-
 def _append(*, chain: str, workspace_id: UUID | None, entry: _Entry) -> AuditEvent:
     return _append_many(chain=chain, workspace_id=workspace_id, entries=[entry])[0]
 
@@ -205,43 +202,37 @@ def _append_many(
     *, chain: str, workspace_id: UUID | None, entries: Sequence[_Entry]
 ) -> list[AuditEvent]:
     key = integrity.current_key()
+    occurred_at = timezone.now()
+    events: list[AuditEvent] = []
+    for entry in entries:
+        event = AuditEvent(
+            chain=chain,
+            workspace_id=workspace_id,
+            occurred_at=occurred_at,
+            key_id=key.key_id,
+            actor_type=entry.actor_type,
+            actor_id=entry.actor_id,
+            actor_role=entry.actor_role,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            outcome=entry.outcome,
+            reason=entry.reason,
+            ip=entry.ip,
+            user_agent=entry.user_agent,
+            request_id=entry.request_id,
+            metadata=entry.metadata,
+        )
+        event.entry_mac = integrity.entry_mac(event, key.secret)
+        events.append(event)
     # savepoint=False: a failed audit write dooms the caller's whole transaction, so a
     # change can never commit without its event.
     with transaction.atomic(savepoint=False):
-        head = _lock_head(chain)
-        # Taken under the lock, so time order within a chain follows seq order.
-        occurred_at = timezone.now()
-        events: list[AuditEvent] = []
-        for entry in entries:
-            event = AuditEvent(
-                chain=chain,
-                workspace_id=workspace_id,
-                seq=head.last_seq + 1,
-                occurred_at=occurred_at,
-                prev_mac=head.last_mac,
-                key_id=key.key_id,
-                actor_type=entry.actor_type,
-                actor_id=entry.actor_id,
-                actor_role=entry.actor_role,
-                action=entry.action,
-                target_type=entry.target_type,
-                target_id=entry.target_id,
-                outcome=entry.outcome,
-                reason=entry.reason,
-                ip=entry.ip,
-                user_agent=entry.user_agent,
-                request_id=entry.request_id,
-                metadata=entry.metadata,
-            )
-            event.mac = integrity.event_mac(event, key.secret)
-            head.last_seq = event.seq
-            head.last_mac = event.mac
-            events.append(event)
         if len(events) == 1:
             events[0].save(force_insert=True)
         else:
             AuditEvent.objects.bulk_create(events)
-        head.save(update_fields=["last_seq", "last_mac"])
+        sequencer.sequence_after_commit(chain)
     return events
 
 
@@ -324,8 +315,8 @@ def _checkpoint_expired_prefix(
     through_seq = _expired_through_seq(chain, after_seq=after_seq, cutoff=cutoff)
     if through_seq <= after_seq:
         return None
-    # Verified outside the head lock: expired rows are no longer appended to, and a
-    # long walk must not stall writers of this chain.
+    # Verified outside the sequencer's lock: expired rows are no longer appended to, and
+    # a long walk must not hold up the linking of this chain.
     segment = verify_segment(
         chain,
         after_seq=after_seq,
@@ -336,7 +327,7 @@ def _checkpoint_expired_prefix(
     if segment.problem is not None:
         return segment.problem
     with transaction.atomic():
-        _lock_head(chain)
+        sequencer.lock_chain(chain, wait=True)
         if latest_checkpoint(chain) != previous:
             return None  # a concurrent purge got here first
         _write_checkpoint(
@@ -352,7 +343,8 @@ def _checkpoint_expired_prefix(
 def _write_checkpoint(
     chain: str, *, first_seq: int, through_seq: int, through_mac: str, now: datetime
 ) -> None:
-    """Seal the checkpoint and append its receipt in the caller's transaction."""
+    """Seal the checkpoint and link its receipt in the caller's transaction (which holds
+    the chain's sequencer lock), so a verifier sees both or neither."""
     key = integrity.current_key()
     checkpoint = AuditCheckpoint(
         chain=chain,
@@ -379,6 +371,7 @@ def _write_checkpoint(
         },
     )
     _append(chain=chain, workspace_id=_live_workspace_id(chain), entry=receipt)
+    sequencer.link_pending(chain)
 
 
 def _live_workspace_id(chain: str) -> UUID | None:

@@ -1,7 +1,9 @@
 """Checking the audit chains: recompute every MAC and report the first problem per chain.
 
-A chain is walked in seq order from its newest checkpoint (or from seq 1). What each
-problem usually means:
+A chain is walked in seq order from its newest checkpoint (or from seq 1): verification
+covers the linked part of a chain. Events still queued for the sequencer have no place in
+it yet; they are counted with the age of the oldest (``queue``), and each must still match
+the entry MAC its writer sealed it with. What each problem usually means:
 
 * ``mac_mismatch``: a row's content no longer matches its MAC (edited, or forged without
   the key);
@@ -11,7 +13,9 @@ problem usually means:
 * ``beyond_head`` / ``head_mismatch`` / ``head_missing``: the rows and the chain head
   disagree (rows appended behind the service's back, or the newest rows deleted);
 * ``checkpoint_invalid`` / ``receipt_missing``: a purge checkpoint was forged or altered, or
-  lacks the receipt the purge writes into the live chain.
+  lacks the receipt the purge writes into the live chain;
+* ``entry_mismatch``: a queued event's content does not match its entry MAC (edited or
+  inserted while it waited; the sequencer refuses to link it).
 
 Results are plain data so the management command, tests and a compliance page share them.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from heroshhi.audit import integrity
 from heroshhi.audit.actions import AuditAction
@@ -31,6 +36,7 @@ from heroshhi.audit.models import (
     AuditCheckpoint,
     AuditEvent,
 )
+from heroshhi.audit.selectors import AuditQueue, audit_queue
 
 DEFAULT_BATCH = 1000
 
@@ -46,6 +52,7 @@ class ProblemCode(StrEnum):
     WRONG_WORKSPACE = "wrong_workspace"
     CHECKPOINT_INVALID = "checkpoint_invalid"
     RECEIPT_MISSING = "receipt_missing"
+    ENTRY_MISMATCH = "entry_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,8 @@ class ChainResult:
     head_seq: int
     checkpoint_seq: int | None
     problem: ChainProblem | None
+    # Events not linked yet, as the walk ended.
+    queue: AuditQueue
 
     @property
     def ok(self) -> bool:
@@ -95,7 +104,7 @@ class _Walker:
         problem = self._problem(event)
         if problem is None:
             self._remember_receipt(event)
-            self.last_seq = event.seq
+            self.last_seq += 1  # the event's seq, as _problem checked
             self.prev_mac = event.mac
             self.checked += 1
         return problem
@@ -146,7 +155,7 @@ class _Walker:
 def _events(
     chain: str, *, after_seq: int, through_seq: int | None, batch_size: int
 ) -> Iterator[AuditEvent]:
-    """Events of ``chain`` in seq order, fetched in keyset pages."""
+    """Linked events of ``chain`` in seq order, fetched in keyset pages."""
     last = after_seq
     while True:
         page = AuditEvent.objects.filter(chain=chain, seq__gt=last)
@@ -156,7 +165,40 @@ def _events(
         if not batch:
             return
         yield from batch
-        last = batch[-1].seq
+        last = _linked_seq(batch[-1])
+
+
+def _linked_seq(event: AuditEvent) -> int:
+    """The seq of an event read by ``_events``, which reads linked events only."""
+    return cast(int, event.seq)
+
+
+def _queued_events(chain: str, *, batch_size: int) -> Iterator[AuditEvent]:
+    """Queued events of ``chain`` in id order, fetched in keyset pages."""
+    page = AuditEvent.objects.filter(chain=chain, seq__isnull=True).order_by("id")
+    batch = list(page[:batch_size])
+    while batch:
+        yield from batch
+        batch = list(page.filter(id__gt=batch[-1].pk)[:batch_size])
+
+
+def _queued_problem(chain: str, *, batch_size: int) -> ChainProblem | None:
+    ring = integrity.keyring()
+    for event in _queued_events(chain, batch_size=batch_size):
+        secret = ring.get(event.key_id)
+        try:
+            sealed = secret is not None and integrity.macs_equal(
+                integrity.entry_mac(event, secret), event.entry_mac
+            )
+        except (TypeError, ValueError):
+            sealed = False  # content that could never have been sealed
+        if not sealed:
+            return ChainProblem(
+                ProblemCode.ENTRY_MISMATCH,
+                None,
+                f"queued event {event.pk} does not match its entry MAC (edited or inserted?)",
+            )
+    return None
 
 
 def latest_checkpoint(chain: str) -> AuditCheckpoint | None:
@@ -224,13 +266,14 @@ def _verify_once(chain: str, *, batch_size: int) -> ChainResult:
             head_seq=head.last_seq if head else 0,
             checkpoint_seq=anchor.through_seq if anchor else None,
             problem=problem,
+            queue=audit_queue(chain),
         )
 
     problem = _checkpoint_problem(checkpoints)
     if problem is not None:
         return result(problem)
     for event in _events(chain, after_seq=after_seq, through_seq=None, batch_size=batch_size):
-        if head is None or event.seq > head.last_seq:
+        if head is None or _linked_seq(event) > head.last_seq:
             head = _head(chain)  # it may simply have been appended since we looked
             problem = _beyond_head(event, head)
             if problem is not None:
@@ -238,13 +281,14 @@ def _verify_once(chain: str, *, batch_size: int) -> ChainResult:
         problem = walker.step(event)
         if problem is not None:
             return result(problem)
-    return result(_tail_problem(walker, head, anchor))
+    problem = _tail_problem(walker, head, anchor)
+    return result(problem or _queued_problem(chain, batch_size=batch_size))
 
 
 def _beyond_head(event: AuditEvent, head: AuditChainHead | None) -> ChainProblem | None:
     if head is None:
         return ChainProblem(ProblemCode.HEAD_MISSING, event.seq, "chain has events but no head")
-    if event.seq > head.last_seq:
+    if _linked_seq(event) > head.last_seq:
         return ChainProblem(
             ProblemCode.BEYOND_HEAD,
             event.seq,

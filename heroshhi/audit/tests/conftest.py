@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -36,7 +37,8 @@ Record = Callable[..., AuditEvent]
 
 @pytest.fixture
 def record(alice: Actor) -> Record:
-    """audit_record with defaults, optionally at a fixed moment (``at=``)."""
+    """audit_record with defaults, optionally at a fixed moment (``at=``); the event as
+    stored, so linked once the sequencer has run (at once, unless ``audit_queue``)."""
 
     def _record(
         workspace: Workspace | None,
@@ -47,9 +49,8 @@ def record(alice: Actor) -> Record:
     ) -> AuditEvent:
         kwargs.setdefault("actor", alice)
         kwargs.setdefault("target", ("lead", uuid.uuid4()))
-        if at is None:
-            return audit_record(workspace=workspace, action=action, **kwargs)  # type: ignore[arg-type]
-        with mock.patch("django.utils.timezone.now", return_value=at):
-            return audit_record(workspace=workspace, action=action, **kwargs)  # type: ignore[arg-type]
+        with mock.patch("django.utils.timezone.now", return_value=at) if at else nullcontext():
+            event = audit_record(workspace=workspace, action=action, **kwargs)  # type: ignore[arg-type]
+        return AuditEvent.objects.get(pk=event.pk)
 
     return _record

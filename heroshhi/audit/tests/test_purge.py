@@ -35,7 +35,7 @@ def purge(at=NOW, **kwargs):
         return audit_purge_expired(now=at, **kwargs)
 
 
-def _seqs(chain: str) -> list[int]:
+def _seqs(chain: str) -> list[int | None]:
     return list(
         AuditEvent.objects.filter(chain=chain).order_by("seq").values_list("seq", flat=True)
     )

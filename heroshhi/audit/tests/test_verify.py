@@ -80,7 +80,7 @@ def test_a_forged_row_appended_behind_the_services_back_is_reported(chain_a):
         mac="f" * 64,  # without the audit key a valid MAC cannot be made
         key_id=last.key_id,
     )
-    forged.save()
+    tampering.insert_event(forged)
     assert _problem(chain_a) == (ProblemCode.BEYOND_HEAD, 7)
 
     # Moving the head along as well does not help: the MAC gives the forgery away.

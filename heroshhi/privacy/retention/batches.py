@@ -180,6 +180,6 @@ def expired_audit_events(cutoff: datetime) -> Iterable[tuple[str, int]]:
     )
     counts: Counter[str] = Counter()
     for chain, seq in rows.iterator():
-        if seq > (checkpoints.get(chain) or 0):
+        if seq is not None and seq > (checkpoints.get(chain) or 0):  # queued: not purged
             counts[chain] += 1
     return sorted(counts.items())

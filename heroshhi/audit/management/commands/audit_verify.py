@@ -1,7 +1,9 @@
 """``manage.py audit_verify [--workspace <uuid> | --platform]``: check the audit chains.
 
 Prints one line per chain and exits with status 1 when any chain fails, so cron or CI can
-alert on it.
+alert on it. Each line also counts the chain's queued events (written, not linked yet) and
+says how long the oldest has waited, with a warning once that is over a minute: the events
+are safe, but no sequencer is linking them (docs/adr/0011-audit-sequencer.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from heroshhi.audit.models import PLATFORM_CHAIN
+from heroshhi.audit.selectors import QUEUE_STALE_AFTER
 from heroshhi.audit.verify import ChainResult, verify_chains
 
 
@@ -47,9 +50,18 @@ class Command(BaseCommand):
 
     def _line(self, result: ChainResult) -> str:
         span = f"events={result.events_checked} from_seq={result.start_seq} head={result.head_seq}"
+        span += f" queued={result.queue.count}"
+        age = result.queue.age_seconds()
+        if age is not None:
+            span += f" oldest_queued={age:.1f}s"
         if result.problem is None:
-            return self.style.SUCCESS(f"OK    {result.chain}  {span}")
+            line = self.style.SUCCESS(f"OK    {result.chain}  {span}")
+            if result.queue.is_stale():
+                limit = int(QUEUE_STALE_AFTER.total_seconds())
+                line += self.style.WARNING(f"  WARN queued over {limit} s: is a sequencer running?")
+            return line
         problem = result.problem
+        where = "in the queue" if problem.seq is None else f"at seq {problem.seq}"
         return self.style.ERROR(
-            f"FAIL  {result.chain}  {span}  {problem.code} at seq {problem.seq}: {problem.detail}"
+            f"FAIL  {result.chain}  {span}  {problem.code} {where}: {problem.detail}"
         )
