@@ -23,6 +23,7 @@ from django.utils.csp import CSP
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.audit.selectors import audit_queue_for_workspace
 from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto.fields import EncryptedField
@@ -286,6 +287,8 @@ def evidence_summary(*, workspace: Workspace) -> dict[str, Any]:
         "coverage": encryption_coverage(),
         "keys": key_ages(workspace=workspace),
         "chain": last_chain_verification(workspace=workspace),
+        # Events not sealed into the chain yet; the page warns when the oldest is stale.
+        "audit_queue": audit_queue_for_workspace(workspace),
         "ledger": ledger_size(workspace=workspace),
         "consent": consent_counts(workspace=workspace),
     }

@@ -4,13 +4,18 @@ encryption coverage check and the records of processing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from conftest import PASSWORD
+from heroshhi.audit import sequencer
+from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.models import AuditEvent
+from heroshhi.audit.services import audit_record
+from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import blind_index
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.services.trash import lead_trash
@@ -125,6 +130,30 @@ def test_the_owner_verifies_the_activity_log_on_demand(client, world, person):
     assert check.ok
     assert check.events_checked == AuditEvent.objects.filter(chain=str(world.a.pk)).count()
     assert b'data-chain-state="ok"' in response.content
+
+
+@pytest.mark.audit_queue
+def test_the_owner_is_told_when_activity_log_entries_wait_to_be_sealed(client, world):
+    client.login(email=world.alice.email, password=PASSWORD)
+    fresh = client.get(_url(world)).content.decode()
+    assert "data-audit-queue" not in fresh  # queued a moment ago: nothing to say
+    with mock.patch(
+        "django.utils.timezone.now", return_value=timezone.now() - timedelta(minutes=2)
+    ):
+        audit_record(workspace=world.a, actor=Actor.system(), action=AuditAction.LEAD_UPDATED)
+
+    page = client.get(_url(world)).content.decode()
+
+    queued = AuditEvent.objects.filter(chain=str(world.a.pk), seq__isnull=True).count()
+    assert 'data-audit-queue="stale"' in page
+    assert f"{queued} recent entries are waiting to be sealed into the activity log" in page
+    client.login(email=world.charlie.email, password=PASSWORD)
+    other = client.get(reverse("privacy:compliance", kwargs={"slug": world.b.slug}))
+    assert "data-audit-queue" not in other.content.decode()  # only workspace A's entries wait
+
+    sequencer.audit_sequence(str(world.a.pk))
+    client.login(email=world.alice.email, password=PASSWORD)
+    assert "data-audit-queue" not in client.get(_url(world)).content.decode()
 
 
 def test_key_ages_show_metadata_only(world, person):
