@@ -5,7 +5,7 @@ from unittest import mock
 
 import pytest
 
-from heroshhi.audit import services
+from heroshhi.audit import sequencer, services
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.models import PLATFORM_CHAIN, AuditCheckpoint, AuditEvent
 from heroshhi.audit.services import audit_purge_expired
@@ -132,3 +132,29 @@ def test_the_celery_task_purges_with_the_real_clock_and_takes_no_arguments(recor
         record(None, AuditAction.AUTHN_LOGOUT, at=NOW)
         summary = audit_purge_expired_task.delay().get()
     assert summary == {"chains": 1, "deleted": 1, "failed": 0}
+
+
+@pytest.mark.audit_queue
+def test_purge_works_on_the_linked_part_and_links_its_receipt_with_its_checkpoint(
+    record, workspace_a
+):
+    chain = str(workspace_a.pk)
+    for days in (400, 380):
+        record(workspace_a, at=NOW - days * DAY)
+    record(workspace_a, at=NOW - 10 * DAY)
+    sequencer.audit_sequence(chain)
+    waiting = record(workspace_a, at=NOW - 390 * DAY)  # old, but still queued
+
+    report = purge()
+
+    assert report.deleted == 2
+    checkpoint = AuditCheckpoint.objects.get(chain=chain)
+    assert (checkpoint.first_seq, checkpoint.through_seq) == (1, 2)
+    # The receipt was linked in the checkpoint's transaction, after what was queued before.
+    assert AuditEvent.objects.get(pk=waiting.pk).seq == 4
+    receipt = AuditEvent.objects.get(action=AuditAction.AUDIT_PURGED)
+    assert receipt.seq == 5
+    assert _seqs(chain) == [3, 4, 5]
+    result = verify_chain(chain)
+    assert result.ok, result.problem
+    assert (result.start_seq, result.events_checked, result.queue.count) == (3, 3, 0)
