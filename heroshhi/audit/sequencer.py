@@ -116,7 +116,7 @@ def lock_chain(chain: str, *, wait: bool) -> bool:
 
 
 def _queued(chain: str) -> models.QuerySet[AuditEvent]:
-    # A plain QuerySet: the one way past AuditEventQuerySet's refusal of updates. The
+    # A plain QuerySet: the one way past AuditEventQuerySet's refusal of updates. Its
     # filter is part of every link UPDATE, so a row is linked once, while still queued.
     return models.QuerySet(model=AuditEvent).filter(chain=chain, seq__isnull=True)
 
@@ -144,12 +144,34 @@ def _link_batch(chain: str, *, batch_size: int, skip: set[UUID]) -> tuple[int, i
         head.last_seq, head.last_mac = event.seq, event.mac
         linked.append(event)
     if linked:
-        written = rows_update(_queued(chain), linked, ["seq", "prev_mac", "mac"])
+        written = _write_links(chain, linked)
         if written != len(linked):
             # Only a second sequencer could have linked them; undo the batch, link nothing.
             raise RuntimeError("queued audit events were linked by someone else")
         head.save(update_fields=["last_seq", "last_mac"])
     return len(queued), len(linked)
+
+
+def _write_links(chain: str, events: list[AuditEvent]) -> int:
+    """Store the events' seq, prev_mac and mac, each only while still queued; rows written."""
+    if connection.vendor == "postgresql":
+        return rows_update(_queued(chain), events, ["seq", "prev_mac", "mac"])
+    # Elsewhere (SQLite) one statement run per row: Django's bulk_update builds a CASE per
+    # field and row, which costs milliseconds a row in Python.
+    key = AuditEvent._meta.pk
+    assert key is not None
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET seq = %s, prev_mac = %s, mac = %s "  # noqa: S608
+        "WHERE id = %s AND chain = %s AND seq IS NULL"
+    )
+    rows = [
+        (event.seq, event.prev_mac, event.mac, key.get_db_prep_value(event.pk, connection), chain)
+        for event in events
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
 
 
 def _entry_matches(event: AuditEvent, secret: bytes) -> bool:
