@@ -62,9 +62,10 @@ def audit_sequence(
 ) -> SequenceRun:
     """Link the chain's queued events, a batch per transaction, until none is left.
 
-    Returns at once, ``busy``, when another sequencer holds the chain. That one looks for
+    Returns at once, ``busy``, when another sequencer holds the chain. A run looks for
     queued events again after each commit, so an event committed while it held the lock is
-    linked by it, or by whoever holds the lock next.
+    linked by it, or by whoever holds the lock next. (The purge, which links inside its own
+    transaction, leaves an event committed meanwhile to the next wake-up or to beat.)
     """
     run = SequenceRun(chain=chain)
     for _ in range(max_batches):
