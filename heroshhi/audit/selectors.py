@@ -10,6 +10,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from heroshhi.audit.models import PLATFORM_CHAIN, AuditEvent
+from heroshhi.core.readiness import ReadinessNote
 from heroshhi.workspaces.models import Workspace
 
 MAX_PAGE = 200
@@ -76,3 +77,13 @@ def audit_queue_for_workspace(workspace: Workspace) -> AuditQueue:
 def chains_with_queued_events() -> list[str]:
     queued = AuditEvent.objects.filter(seq__isnull=True)
     return list(queued.order_by("chain").values_list("chain", flat=True).distinct())
+
+
+def audit_queue_readiness() -> ReadinessNote:
+    """For ``/readyz``: the age of the oldest queued event, and a warning once it is stale."""
+    queue = audit_queue()
+    age = queue.age_seconds()
+    return ReadinessNote(
+        warning="audit_queue_stale" if queue.is_stale() else None,
+        facts={"audit_queue_oldest_seconds": None if age is None else round(age, 1)},
+    )

@@ -9,8 +9,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from heroshhi.audit.selectors import AuditQueue, audit_queue
 from heroshhi.core import selectors
+from heroshhi.core.readiness import readiness_notes
 
 logger = logging.getLogger(__name__)
 
@@ -35,27 +35,25 @@ def _check(name: str, probe: Callable[[], object]) -> bool:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: database, broker, beat and migrations, each reported by name.
 
-    Warnings say what needs a look without taking this process out of service:
-    ``audit_queue_stale`` when an audit event has waited over a minute to be linked into its
-    chain. That is the sequencer's (a worker's or beat's) trouble, not this process's, and
-    refusing traffic would only stop the writes while every queued event stays safe
-    (docs/adr/0014-audit-sequencer.md).
+    ``warnings`` say what needs a look without taking this process out of service; the apps
+    register them (``heroshhi.core.readiness``), e.g. ``audit_queue_stale`` when an audit
+    event has waited over a minute to be linked into its chain: that is a worker's or beat's
+    trouble, not this process's, and refusing traffic would only stop the writes while every
+    queued event stays safe (docs/adr/0014-audit-sequencer.md).
     """
     database = _check("database", selectors.database_ok)
     pending = None
     beat_age = None
-    queue: AuditQueue | None = None
+    warnings: list[str] = []
+    facts: dict[str, object] = {}
     if database:
         try:
             pending = selectors.migrations_pending()
             beat_age = selectors.beat_last_tick_age()
         except Exception:
             logger.warning("readiness check failed", extra={"check": "migrations"}, exc_info=True)
-        if pending == 0:
-            try:
-                queue = audit_queue()
-            except Exception:
-                logger.warning("readiness check failed", extra={"check": "audit"}, exc_info=True)
+        if pending == 0:  # the probes read tables the migrations make
+            warnings, facts = readiness_notes()
     checks = {
         "database": database,
         "broker": _check("broker", selectors.broker_ok),
@@ -63,13 +61,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "beat": selectors.beat_is_fresh(beat_age),
     }
     ready = all(checks.values())
-    queue_age = None if queue is None else queue.age_seconds()
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
-        "warnings": ["audit_queue_stale"] if queue is not None and queue.is_stale() else [],
+        "warnings": warnings,
         "migrations_pending": pending,
         "beat_last_tick_seconds_ago": None if beat_age is None else round(beat_age, 1),
-        "audit_queue_oldest_seconds": None if queue_age is None else round(queue_age, 1),
+        **facts,
     }
     return JsonResponse(body, status=200 if ready else 503)

@@ -33,7 +33,7 @@ from heroshhi.audit.verify import verify_chain
 from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
-from heroshhi.leads.services import lead_create
+from heroshhi.leads.services.leads import lead_create
 from heroshhi.workspaces.permissions import Role
 
 pytestmark = [
