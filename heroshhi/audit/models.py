@@ -5,7 +5,7 @@ content), but no ``seq``, ``prev_mac`` or ``mac``. The sequencer (``heroshhi.aud
 then links queued events into the chain, in commit order: it gives each the next ``seq``,
 the MAC of the event before it as ``prev_mac``, and its own ``mac``, so editing, inserting,
 deleting or reordering linked rows breaks the chain in a way ``heroshhi.audit.verify`` can
-point at (docs/adr/0014-audit-sequencer.md).
+point at (docs/adr/0015-audit-sequencer.md).
 
 Rows are insert-only: the model, its queryset and database triggers refuse every update
 except the sequencer's one link of a queued row. Only the retention purge deletes, and only

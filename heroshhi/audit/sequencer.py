@@ -8,7 +8,7 @@ Each batch is one transaction that takes the chain's sequencer lock, reads the q
 it can see in id order (so events committed earlier are linked first), gives each the next
 ``seq``, the MAC before it and its own MAC, and moves the chain head. A sequencer killed
 mid-batch therefore leaves the batch as it was, queued, and the next run links it again
-from the same head: no gap, no double link (docs/adr/0014-audit-sequencer.md).
+from the same head: no gap, no double link (docs/adr/0015-audit-sequencer.md).
 """
 
 from __future__ import annotations

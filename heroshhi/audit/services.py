@@ -4,7 +4,7 @@ Call ``audit_record`` inside the transaction of the change it describes, so the 
 the change commit or roll back together. Recording only inserts the event, queued and
 sealed with the writer's entry MAC; it takes no lock, so writers of one chain never wait for
 each other. Once the transaction commits, the sequencer links the event into its chain
-(``heroshhi.audit.sequencer``, docs/adr/0014-audit-sequencer.md).
+(``heroshhi.audit.sequencer``, docs/adr/0015-audit-sequencer.md).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     register them (``heroshhi.core.readiness``), e.g. ``audit_queue_stale`` when an audit
     event has waited over a minute to be linked into its chain: that is a worker's or beat's
     trouble, not this process's, and refusing traffic would only stop the writes while every
-    queued event stays safe (docs/adr/0014-audit-sequencer.md).
+    queued event stays safe (docs/adr/0015-audit-sequencer.md).
     """
     database = _check("database", selectors.database_ok)
     pending = None

@@ -63,7 +63,7 @@ def test_readyz_warns_about_an_audit_event_queued_over_a_minute_but_stays_ready(
     response = client.get("/readyz")
 
     body = response.json()
-    # Still ready: the sequencer's delay is not this process's to fix (docs/adr/0014).
+    # Still ready: the sequencer's delay is not this process's to fix (docs/adr/0015).
     assert response.status_code == 200, body
     assert body["warnings"] == ["audit_queue_stale"]
     assert 90 <= body["audit_queue_oldest_seconds"] < 120

@@ -3,7 +3,7 @@
 Prints one line per chain and exits with status 1 when any chain fails, so cron or CI can
 alert on it. Each line also counts the chain's queued events (written, not linked yet) and
 says how long the oldest has waited, with a warning once that is over a minute: the events
-are safe, but no sequencer is linking them (docs/adr/0014-audit-sequencer.md).
+are safe, but no sequencer is linking them (docs/adr/0015-audit-sequencer.md).
 """
 
 from __future__ import annotations
