@@ -254,8 +254,10 @@ class _Writer:
         checked against the chain while it lasts."""
         fields = exported_fields(AuditEvent)
         written = 0
+        # Events still queued for the sequencer have no place in the chain yet.
+        linked = AuditEvent.objects.filter(chain=str(workspace.pk), seq__isnull=False)
         with self._entry(AUDIT) as out:
-            for batch in _keyset(AuditEvent.objects.filter(chain=str(workspace.pk)), key="seq"):
+            for batch in _keyset(linked, key="seq"):
                 for event in batch:
                     line = {f.attname: _json_value(getattr(event, f.attname)) for f in fields}
                     out.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")

@@ -65,6 +65,14 @@ def _say(sim, channel, text, *, from_=CUSTOMER, **fields):
     return sent
 
 
+def _wait_processed(world):
+    def settled():
+        with workspace_scope(world.a):
+            return not WebhookDelivery.objects.filter(status="received").exists()
+
+    wait_until(settled)
+
+
 def _message(world, wamid):
     with workspace_scope(world.a):
         return Message.objects.select_related("lead", "conversation").get(provider_message_id=wamid)
@@ -289,11 +297,15 @@ def test_a_sentence_that_merely_contains_stop_is_not_an_opt_out(world, channel, 
 def test_start_opts_back_in_and_a_repeated_stop_is_not_confirmed_twice(
     world, channel, wa_simulator
 ):
-    _say(wa_simulator, channel, "STOP")
-    _say(wa_simulator, channel, "stop")
+    # Each message is processed before the next is sent: the test is about the replies, not
+    # about deliveries racing each other in the live server's threads.
+    for text in ("STOP", "stop"):
+        _say(wa_simulator, channel, text)
+        _wait_processed(world)
     assert _opted_out(world, phone="+" + CUSTOMER)
 
     _say(wa_simulator, channel, "START")
+    _wait_processed(world)
 
     assert not _opted_out(world, phone="+" + CUSTOMER)
     with workspace_scope(world.a):
