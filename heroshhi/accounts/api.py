@@ -11,6 +11,7 @@ from pydantic import Field
 
 from heroshhi.accounts.models import ApiKey
 from heroshhi.accounts.services import api_key_create, api_key_revoke
+from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces.permissions import Capability, Role, require_capability
 
@@ -39,7 +40,7 @@ class ApiKeyOut(Schema):
     revoked_at: datetime | None
 
 
-class ApiKeyIn(Schema):
+class ApiKeyIn(InputSchema):
     name: str = Field(min_length=1, max_length=80)
     role: Role
 

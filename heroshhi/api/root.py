@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -12,7 +12,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from heroshhi.accounts.api import router as accounts_router
-from heroshhi.core.errors import error_response
+from heroshhi.api.parsing import ApiParser
+from heroshhi.core.errors import error_response, payload_too_large_message
+from heroshhi.core.text import JsonRefused
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url=None,
     auth=api_key_required,
+    parser=ApiParser(),
 )
 
 
@@ -75,9 +78,26 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(404, "not_found", "Not found.")
 
 
+_JSON_REFUSALS = {
+    "invalid_json": (400, "invalid_json", "The body is not valid JSON."),
+    "too_deep": (400, "json_too_deep", "The body nests too deeply."),
+    "not_an_object": (422, "validation_error", "The body must be a JSON object."),
+}
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja wraps whatever the parser raised; ApiParser's refusals carry their own reason.
+    if isinstance(exc.__cause__, JsonRefused):
+        status, code, message = _JSON_REFUSALS[exc.__cause__.code]
+        fields = {"body": [message]} if status == 422 else None
+        return error_response(status, code, message, fields)
     return error_response(exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(413, "payload_too_large", payload_too_large_message())
 
 
 @api.exception_handler(Exception)

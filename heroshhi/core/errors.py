@@ -6,6 +6,8 @@ anything about the user, since the error may have come from loading exactly that
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -39,7 +41,17 @@ def _error(request: HttpRequest, status: int, code: str, title: str, message: st
     return render(request, "errors/error.html", context, status=status)
 
 
+def payload_too_large_message() -> str:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    return _("The request is too large; send at most %(limit).1f MB.") % {"limit": limit_mb}
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Django turns an over-limit body into a 400; it is a 413 (too large), and says so.
+    if isinstance(exception, RequestDataTooBig):
+        return _error(
+            request, 413, "payload_too_large", _("Too large"), payload_too_large_message()
+        )
     return _error(
         request,
         400,

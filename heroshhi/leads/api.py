@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import ValidationError as PydanticValidationError
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.schemas import ID_TEXT_MAX, InputSchema, column_max, field_errors
 from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.export import leads_csv_response
-from heroshhi.leads.models import CustomField, Lead, Note
+from heroshhi.leads.models import CustomField, Lead, Note, Tag
 from heroshhi.leads.services import batch
 from heroshhi.leads.services.leads import lead_create, lead_update
 from heroshhi.leads.services.notes import note_add
@@ -74,21 +77,29 @@ class LeadWriteOut(Schema):
     )
 
 
-class _StrictIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+TagText = Annotated[str, Field(max_length=column_max(Tag, "name"))]
+# The column's 12 digits and 2 decimals; the text form as long as its longest value.
+Amount = Annotated[
+    Decimal,
+    Field(max_digits=14),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": 20}]}, mode="validation"
+    ),
+]
+DATE_TEXT_MAX = len("YYYY-MM-DD")
 
 
-class LeadIn(_StrictIn):
+class LeadIn(InputSchema):
     name: str | None = Field(None, max_length=NAME_MAX)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
-    source: str = "api"
+    source: str = Field("api", max_length=column_max(Lead, "source"))
     source_details: dict[str, str] | None = None
-    stage: str | None = None
-    owner: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=TAGS_PER_LEAD_MAX)
-    deal_value: Decimal | None = None
+    stage: str | None = Field(None, max_length=ID_TEXT_MAX)
+    owner: str | None = Field(None, max_length=ID_TEXT_MAX)
+    tags: list[TagText] = Field(default_factory=list, max_length=TAGS_PER_LEAD_MAX)
+    deal_value: Amount | None = None
     custom_fields: dict[str, Any] | None = Field(
         None,
         description="Custom field values by key. Sending this object (even empty) makes the "
@@ -96,22 +107,22 @@ class LeadIn(_StrictIn):
     )
 
 
-class LeadPatchIn(_StrictIn):
+class LeadPatchIn(InputSchema):
     name: str | None = Field(None, max_length=NAME_MAX)
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     source_details: dict[str, str] | None = None
-    stage: str | None = None
-    owner: str | None = None
-    tags: list[str] | None = Field(None, max_length=TAGS_PER_LEAD_MAX)
-    deal_value: Decimal | None = None
+    stage: str | None = Field(None, max_length=ID_TEXT_MAX)
+    owner: str | None = Field(None, max_length=ID_TEXT_MAX)
+    tags: list[TagText] | None = Field(None, max_length=TAGS_PER_LEAD_MAX)
+    deal_value: Amount | None = None
     custom_fields: dict[str, Any] | None = Field(
         None, description="Custom field values to change by key; null clears one."
     )
 
 
-class NoteIn(_StrictIn):
+class NoteIn(InputSchema):
     body: str = Field(max_length=NOTE_MAX)
 
 
@@ -190,18 +201,18 @@ def leads_list(
     return _page(request, raw, allowed=selectors.FILTER_KEYS - {"q"}, cursor=cursor, limit=limit)
 
 
-class LeadSearchIn(Schema):
-    q: str = Field(default="", max_length=200)
-    stage: str | None = None
-    owner: str | None = None
-    source: str | None = None
-    tag: str | None = None
-    created_from: str | None = None
-    created_to: str | None = None
+class LeadSearchIn(InputSchema):
+    q: str = Field(default="", max_length=selectors.FILTER_VALUE_MAX)
+    stage: str | None = Field(None, max_length=ID_TEXT_MAX)
+    owner: str | None = Field(None, max_length=ID_TEXT_MAX)
+    source: str | None = Field(None, max_length=column_max(Lead, "source"))
+    tag: str | None = Field(None, max_length=column_max(Tag, "name"))
+    created_from: str | None = Field(None, max_length=DATE_TEXT_MAX)
+    created_to: str | None = Field(None, max_length=DATE_TEXT_MAX)
     trashed: bool = False
     has_overdue_task: bool = False
     opted_out: bool = False
-    cursor: str | None = None
+    cursor: str | None = Field(None, max_length=selectors.FILTER_VALUE_MAX)
     limit: int = selectors.PAGE_SIZE
 
 
@@ -268,8 +279,23 @@ def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
     return Status(201 if result.created else 200, body)
 
 
-class LeadBatchIn(_StrictIn):
-    items: list[LeadIn] = Field(min_length=1, max_length=batch.BATCH_MAX)
+class LeadBatchIn(Schema):
+    """Each item is checked as a ``LeadIn`` on its own, so one bad item is reported in its
+    result instead of refusing the whole batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[
+        list[dict[str, Any]],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": LeadIn.model_json_schema(),
+                "minItems": 1,
+                "maxItems": batch.BATCH_MAX,
+            }
+        ),
+    ] = Field(min_length=1, max_length=batch.BATCH_MAX)
 
 
 class BatchItemError(Schema):
@@ -306,8 +332,7 @@ def leads_create_batch(request: HttpRequest, payload: LeadBatchIn) -> Status[Lea
     (dedupe against live leads and the earlier items). One result per item, in order; an
     invalid item does not stop the others. 200 when every item succeeded, 207 otherwise."""
     workspace, actor = _context(request)
-    items = [batch.LeadItem(**item.model_dump()) for item in payload.items]
-    results = batch.leads_create_many(workspace=workspace, actor=actor, items=items)
+    results = _create_checked_items(workspace, actor, payload.items)
     viewer = selectors.viewer_for(actor=actor)
     out = [_batch_item_out(result, viewer) for result in results]
     counts = Counter(result.status for result in results)
@@ -318,6 +343,31 @@ def leads_create_batch(request: HttpRequest, payload: LeadBatchIn) -> Status[Lea
         results=out,
     )
     return Status(207 if body.failed else 200, body)
+
+
+def _create_checked_items(
+    workspace: Workspace, actor: Actor, raw_items: list[dict[str, Any]]
+) -> list[batch.ItemResult]:
+    """Items that fail ``LeadIn`` become error results; the rest are created together and
+    their results put back at their places in the request."""
+    results: dict[int, batch.ItemResult] = {}
+    valid: list[tuple[int, LeadIn]] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            valid.append((index, LeadIn.model_validate(raw)))
+        except PydanticValidationError as exc:
+            results[index] = batch.ItemResult(
+                index=index,
+                status=batch.ItemStatus.ERROR,
+                code="validation_error",
+                errors=field_errors(exc),
+            )
+    if valid:
+        items = [batch.LeadItem(**item.model_dump()) for _, item in valid]
+        created = batch.leads_create_many(workspace=workspace, actor=actor, items=items)
+        for (index, _), result in zip(valid, created, strict=True):
+            results[index] = replace(result, index=index)
+    return [results[index] for index in range(len(raw_items))]
 
 
 def _batch_item_out(result: batch.ItemResult, viewer: selectors.Viewer) -> BatchItemOut:

@@ -9,15 +9,17 @@ removing a field archives it and keeps the values on leads.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.schemas import InputSchema, column_max
 from heroshhi.leads import custom_fields
 from heroshhi.leads.models import CustomField
 from heroshhi.leads.services.custom_fields import (
@@ -46,23 +48,32 @@ class CustomFieldOut(Schema):
     archived: bool
 
 
-class _StrictIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+ChoiceText = Annotated[str, Field(max_length=custom_fields.CHOICE_MAX)]
 
 
-class CustomFieldIn(_StrictIn):
-    label: str
+class CustomFieldIn(InputSchema):
+    label: str = Field(max_length=column_max(CustomField, "label"))
     kind: CustomField.Kind
-    key: str = Field("", description="Made from the label when left out.")
-    choices: list[str] = Field(default_factory=list, description="Only for choice fields.")
+    key: str = Field(
+        "",
+        max_length=column_max(CustomField, "key"),
+        description="Made from the label when left out.",
+    )
+    choices: list[ChoiceText] = Field(
+        default_factory=list,
+        max_length=custom_fields.CHOICES_MAX,
+        description="Only for choice fields.",
+    )
     required: bool = Field(False, strict=True)
 
 
-class CustomFieldPatchIn(_StrictIn):
+class CustomFieldPatchIn(InputSchema):
     """Only the given attributes change."""
 
-    label: str | None = None
-    choices: list[str] | None = Field(None, description="The full new list of options.")
+    label: str | None = Field(None, max_length=column_max(CustomField, "label"))
+    choices: list[ChoiceText] | None = Field(
+        None, max_length=custom_fields.CHOICES_MAX, description="The full new list of options."
+    )
     required: bool | None = Field(None, strict=True)
     position: int | None = Field(
         None, ge=0, strict=True, description="0 puts it first; past the end puts it last."

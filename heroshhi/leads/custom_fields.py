@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
+from heroshhi.core.text import CONTROL_CHARACTER_MESSAGE, has_control_character
 from heroshhi.leads.models import CustomField
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -97,6 +98,8 @@ def field_error(field: str, message: str) -> ValidationError:
 
 
 def clean_label(value: object) -> str:
+    if isinstance(value, str) and has_control_character(value):
+        raise field_error("label", str(CONTROL_CHARACTER_MESSAGE))
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if not text:
         raise field_error("label", _("Give the field a label."))
@@ -145,6 +148,8 @@ def clean_choices(value: object, *, kind: str) -> list[str]:
     for item in value:
         if not isinstance(item, str):
             raise field_error("choices", _("Each option must be text."))
+        if has_control_character(item):
+            raise field_error("choices", str(CONTROL_CHARACTER_MESSAGE))
         option = " ".join(item.split())
         if not option:
             continue
@@ -164,6 +169,8 @@ def clean_choices(value: object, *, kind: str) -> list[str]:
 def _clean_text(value: object) -> str | None:
     if not isinstance(value, str):
         raise ValueError(_("Enter text."))
+    if has_control_character(value):
+        raise ValueError(str(CONTROL_CHARACTER_MESSAGE))
     text = value.strip()
     if len(text) > TEXT_MAX:
         raise ValueError(_("Use at most %(max)d characters.") % {"max": TEXT_MAX})

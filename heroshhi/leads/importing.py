@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from heroshhi.core.crypto.keys import index_key
 from heroshhi.core.crypto.provider import length_prefixed
 from heroshhi.core.tenancy import workspace_scope
+from heroshhi.core.text import CONTROL_CHARACTER_MESSAGE, has_control_character
 from heroshhi.leads import custom_fields
 from heroshhi.leads.models import ImportMapping, LeadImport, Source, Stage
 from heroshhi.leads.services.batch import LeadItem
@@ -237,6 +238,9 @@ def row_item(
             [("", _("Expected %(n)d cells, found %(m)d.") % {"n": width, "m": len(cells)})]
         )
     values = {field: cells[index].strip() for index, field in mapping.items()}
+    refused = [field for field, value in values.items() if has_control_character(value)]
+    if refused:
+        raise RowError([(field, str(CONTROL_CHARACTER_MESSAGE)) for field in refused])
     stage = None
     if values.get("stage"):
         stage = stages.get(" ".join(values["stage"].split()).casefold())

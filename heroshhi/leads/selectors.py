@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from heroshhi.core.actors import Actor, ActorType
 from heroshhi.core.crypto import EMAIL, PHONE, BlindIndexValueError, blind_index, name_tokens
 from heroshhi.core.tenancy import current_workspace_id, workspace_scope
+from heroshhi.core.text import CONTROL_CHARACTER_MESSAGE, has_control_character
 from heroshhi.leads import assignment
 from heroshhi.leads.models import Lead, LeadNameToken, Note, Source, Stage, Tag, Task, TimelineEvent
 from heroshhi.messaging.models import Conversation, OptOutRecord
@@ -147,6 +148,9 @@ def _filter_error(key: str, message: str) -> ValidationError:
     return ValidationError({key: [message]})
 
 
+FILTER_VALUE_MAX = 200
+
+
 def _scalar(key: str, value: object) -> str:
     """One short text value; lists, objects and operator-like text are refused."""
     if isinstance(value, list | tuple):
@@ -155,8 +159,10 @@ def _scalar(key: str, value: object) -> str:
         value = value[0]
     if not isinstance(value, str):
         raise _filter_error(key, _("Give this filter a plain value."))
+    if has_control_character(value):
+        raise _filter_error(key, str(CONTROL_CHARACTER_MESSAGE))
     text = value.strip()
-    if text.startswith("$") or "__" in text or len(text) > 200:
+    if text.startswith("$") or "__" in text or len(text) > FILTER_VALUE_MAX:
         raise _filter_error(key, _("This filter value is not allowed."))
     return text
 

@@ -11,6 +11,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
 from heroshhi.core.crypto import BlindIndexValueError, normalise_email, normalise_phone
+from heroshhi.core.text import CONTROL_CHARACTER_MESSAGE, has_control_character
 from heroshhi.leads.models import Source
 
 
@@ -67,6 +68,8 @@ def _text(value: object, *, field: str, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise _invalid(field, _("Enter text."))
+    if has_control_character(value):
+        raise _invalid(field, str(CONTROL_CHARACTER_MESSAGE))
     text = value.strip()
     if len(text) > max_length:
         raise _invalid(field, _("Use at most %(max)d characters.") % {"max": max_length})
@@ -143,6 +146,10 @@ def clean_source_details(value: object) -> dict[str, str]:
     for key, item in value.items():
         if key not in SOURCE_DETAIL_KEYS:
             raise _invalid("source_details", _("Only known attribution keys are accepted."))
+        if not isinstance(key, str) or has_control_character(key):
+            raise _invalid("source_details", str(CONTROL_CHARACTER_MESSAGE))
+        if isinstance(item, str) and has_control_character(item):
+            raise _invalid("source_details", str(CONTROL_CHARACTER_MESSAGE))
         if not isinstance(item, str) or len(item) > DETAIL_VALUE_MAX:
             raise _invalid(
                 "source_details",
@@ -160,6 +167,8 @@ def clean_tags(value: Iterable[object]) -> list[str]:
     for item in value:
         if not isinstance(item, str):
             raise _invalid("tags", _("Each tag must be text."))
+        if has_control_character(item):
+            raise _invalid("tags", str(CONTROL_CHARACTER_MESSAGE))
         name = " ".join(item.split()).lower()
         if not name:
             continue

@@ -12,17 +12,18 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.errors import error_response
+from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead
@@ -37,15 +38,17 @@ PAGE_SIZE = 50
 PAGE_SIZE_MAX = 100
 
 
-class MessageIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class MessageIn(InputSchema):
     type: Literal["text", "template"]
     text: str | None = Field(None, max_length=sending.TEXT_MAX + 100)
-    quick_replies: list[str] | None = Field(None, max_length=sending.QUICK_REPLIES_MAX)
+    quick_replies: list[Annotated[str, Field(max_length=sending.QUICK_REPLY_TITLE_MAX)]] | None = (
+        Field(None, max_length=sending.QUICK_REPLIES_MAX)
+    )
     template: str | None = Field(None, max_length=512)
     language: str | None = Field(None, max_length=15)
-    variables: list[str] = Field(default_factory=list, max_length=20)
+    variables: list[Annotated[str, Field(max_length=sending.VARIABLE_MAX)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class MessageOut(Schema):

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.schemas import InputSchema, column_max
 from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead
 from heroshhi.leads.services.sensitive_reads import lead_record_view
@@ -27,13 +28,14 @@ from heroshhi.workspaces.permissions import Capability
 router = Router(tags=["calls"])
 
 
-class CallIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    direction: str = Field(description="in or out")
+class CallIn(InputSchema):
+    direction: str = Field(max_length=column_max(Call, "direction"), description="in or out")
     started_at: datetime = Field(description="ISO 8601 with a time zone")
     duration_seconds: int = Field(0, ge=0, le=MAX_DURATION_SECONDS)
-    outcome: str = Field(description="connected, no_answer, busy, failed or voicemail")
+    outcome: str = Field(
+        max_length=column_max(Call, "outcome"),
+        description="connected, no_answer, busy, failed or voicemail",
+    )
     notes: str | None = Field(None, max_length=NOTE_MAX)
     recording_url: str | None = Field(None, max_length=RECORDING_URL_MAX)
     from_number: str | None = Field(None, max_length=40)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.errors import error_response
+from heroshhi.core.schemas import InputSchema, column_max
+from heroshhi.leads.models import CustomField
 from heroshhi.privacy import selectors
 from heroshhi.privacy.access import access_privacy_request, access_subject
 from heroshhi.privacy.business_days import SlaState
@@ -39,11 +41,7 @@ RequestType = Literal[
 ]
 
 
-class _StrictIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PrivacyRequestIn(_StrictIn):
+class PrivacyRequestIn(InputSchema):
     type: RequestType
     lead: uuid.UUID = Field(description="The lead the request is about.")
     channel: Literal["dashboard", "email", "api"] = "api"
@@ -84,14 +82,18 @@ class PrivacyRequestOut(Schema):
     )
 
 
-class CompleteIn(_StrictIn):
+# A lead field's name, or "custom:" and a custom field's key.
+FieldName = Annotated[str, Field(max_length=len("custom:") + column_max(CustomField, "key"))]
+
+
+class CompleteIn(InputSchema):
     evidence: str | None = Field(None, max_length=EVIDENCE_MAX)
-    rectified_fields: list[str] | None = Field(
+    rectified_fields: list[FieldName] | None = Field(
         None, max_length=50, description="Rectification: the corrected fields' names."
     )
 
 
-class RejectIn(_StrictIn):
+class RejectIn(InputSchema):
     evidence: str = Field(max_length=EVIDENCE_MAX, description="Why it is refused.")
 
 

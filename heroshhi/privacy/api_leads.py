@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Router, Schema, Status
-from pydantic import ConfigDict
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.selectors import viewer_for, visible_leads
 from heroshhi.privacy import consent
@@ -121,9 +121,7 @@ def lead_privacy_unrestrict(request: HttpRequest, lead_id: str) -> RestrictionOu
 # Consent ----------------------------------------------------------------------------------
 
 
-class ConsentIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class ConsentIn(InputSchema):
     status: Literal["granted", "withdrawn"]
     purpose: Literal["marketing"] = "marketing"
     source: Literal["form", "ad", "import", "chat", "manual", "api"] = Field(

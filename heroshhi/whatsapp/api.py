@@ -11,9 +11,10 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.schemas import InputSchema
 from heroshhi.messaging.models import MessageTemplate
 from heroshhi.whatsapp import selectors, services
 from heroshhi.whatsapp.models import WhatsAppChannel
@@ -23,9 +24,7 @@ from heroshhi.workspaces.permissions import Capability, require_capability
 router = Router(tags=["channels"])
 
 
-class ChannelIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class ChannelIn(InputSchema):
     phone_number_id: str = Field(max_length=32)
     waba_id: str = Field(max_length=32)
     display_phone_number: str = Field(max_length=30)

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from heroshhi.core.actors import Actor
 from heroshhi.core.errors import error_response
+from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces.access import (
     access_invitation,
@@ -58,11 +59,11 @@ class MemberOut(Schema):
     joined_at: datetime
 
 
-class MemberRoleIn(Schema):
+class MemberRoleIn(InputSchema):
     role: Role
 
 
-class MemberRemoveQuery(Schema):
+class MemberRemoveQuery(InputSchema):
     reassign_to: uuid.UUID | None = Field(
         None,
         description="Membership id to hand the member's leads to; omitted: the unassigned pool.",
@@ -78,7 +79,7 @@ class InvitationOut(Schema):
     expires_at: datetime
 
 
-class InvitationIn(Schema):
+class InvitationIn(InputSchema):
     email: str = Field(min_length=3, max_length=254)
     role: Role
 

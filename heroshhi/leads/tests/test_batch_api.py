@@ -70,11 +70,21 @@ def test_an_oversized_or_empty_batch_is_refused_whole_with_a_typed_error(client,
     assert error["code"] == "validation_error"
     assert "items" in error["fields"]
     assert _post(client, key, {"items": []}).status_code == 422
-    # Unknown keys are refused like on POST /leads.
-    refused = _post(client, key, {"items": [{"name": "X", "owner_id": "x"}]})
-    assert refused.status_code == 422
     with workspace_scope(world.a):
         assert not Lead.objects.exists()
+
+
+def test_an_item_with_an_unknown_key_is_refused_alone(client, world):
+    key = issue_key(world.a)
+    items = [{"name": "X", "owner_id": "x"}, {"name": NAME}]
+    response = _post(client, key, {"items": items})
+    assert response.status_code == 207, response.content
+    refused, created = response.json()["results"]
+    assert refused["status"] == "error"
+    assert "owner_id" in refused["error"]["fields"]
+    assert created["status"] == "created"
+    with workspace_scope(world.a):
+        assert Lead.objects.count() == 1
 
 
 def test_a_sales_key_creates_but_sees_no_ids(client, world):
