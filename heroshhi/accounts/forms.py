@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from heroshhi.accounts.lockout import RetryAfter
 from heroshhi.accounts.models import ApiKey, User
+from heroshhi.core.forms import PlainTextForm, PlainTextMixin
 from heroshhi.workspaces.labels import role_choices
 from heroshhi.workspaces.permissions import Role
 
@@ -54,7 +55,7 @@ def _password_field(*, label: StrOrPromise, autocomplete: str) -> forms.CharFiel
     )
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class EmailAuthenticationForm(PlainTextMixin, AuthenticationForm):
     username = forms.CharField(
         label=_("E-mail address"),
         max_length=254,
@@ -89,7 +90,7 @@ class EmailAuthenticationForm(AuthenticationForm):
         return any(self.has_error(NON_FIELD_ERRORS, code) for code in _CREDENTIAL_ERRORS)
 
 
-class TwoFactorCodeForm(forms.Form):
+class TwoFactorCodeForm(PlainTextForm):
     """The second sign-in step: a code from the app, or a recovery code."""
 
     code = _code_field(
@@ -99,14 +100,14 @@ class TwoFactorCodeForm(forms.Form):
     code.widget.attrs["autofocus"] = True
 
 
-class TwoFactorConfirmForm(forms.Form):
+class TwoFactorConfirmForm(PlainTextForm):
     code = _code_field(
         label=_("Code from the app"),
         help_text=_("Enter the 6-digit code your authenticator app shows now."),
     )
 
 
-class ReauthenticationForm(forms.Form):
+class ReauthenticationForm(PlainTextForm):
     """Password and a second factor again, before two-factor settings change (ASVS V7.5.1).
 
     The checks live in ``authflow`` (they count towards a cool-off and use codes up);
@@ -126,7 +127,7 @@ NEW_PASSWORD_HELP = _(
 )
 
 
-class _NewPasswordFields(SetPasswordForm):
+class _NewPasswordFields(PlainTextMixin, SetPasswordForm):
     """Django's new-password pair, with a short plain-text help (Django's is a list)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -144,7 +145,7 @@ class PasswordChangeForm(_NewPasswordFields):
     field_order = ["old_password", "new_password1", "new_password2"]
 
 
-class PasswordResetRequestForm(PasswordResetForm):
+class PasswordResetRequestForm(PlainTextMixin, PasswordResetForm):
     email = forms.EmailField(
         label=_("E-mail address"),
         max_length=254,
@@ -159,7 +160,7 @@ class NewPasswordForm(_NewPasswordFields):
         raise NotImplementedError("Use services.password_reset_complete().")
 
 
-class WorkspaceTwoFactorForm(forms.Form):
+class WorkspaceTwoFactorForm(PlainTextForm):
     required = forms.BooleanField(required=False)
 
 
@@ -174,7 +175,7 @@ def add_check_error(form: forms.Form, field: str, problem: str | None, wrong: St
 ROLE_NOT_GRANTABLE = _("Choose one of the roles offered. A key cannot have more rights than you.")
 
 
-class ApiKeyCreateForm(forms.Form):
+class ApiKeyCreateForm(PlainTextForm):
     """A name to tell the key apart, and its role: only roles the member may grant."""
 
     name = forms.CharField(

@@ -22,11 +22,12 @@ from heroshhi.accounts import authflow, data_rights
 from heroshhi.accounts.forms import INVALID_CODE, WRONG_PASSWORD, add_check_error
 from heroshhi.accounts.models import User
 from heroshhi.accounts.selectors import user_has_two_factor
+from heroshhi.core.forms import PlainTextForm
 
 CODE_NEEDED = gettext_lazy("Enter a code from your authenticator app (or a recovery code).")
 
 
-class IdentityForm(forms.Form):
+class IdentityForm(PlainTextForm):
     """The password again, and a second-factor code when the account has two-factor."""
 
     password = forms.CharField(

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.leads.custom_fields import ERROR_PREFIX, FORM_PREFIX, TEXT_MAX
 from heroshhi.leads.models import CustomField, Source, Stage, Tag
 from heroshhi.leads.validation import (
@@ -83,7 +84,7 @@ def custom_values(form: forms.Form, fields: Sequence[CustomField]) -> dict[str, 
     return {field.key: form.cleaned_data.get(FORM_PREFIX + field.key) or None for field in fields}
 
 
-class _PipelineFields(forms.Form):
+class _PipelineFields(PlainTextForm):
     stage = forms.ChoiceField(label=_("Stage"), required=False)
     owner = forms.ChoiceField(label=_("Owner"), required=False)
     tags = forms.CharField(
@@ -142,13 +143,13 @@ class LeadEditForm(_PipelineFields):
     pass
 
 
-class NoteForm(forms.Form):
+class NoteForm(PlainTextForm):
     body = forms.CharField(
         label=_("Note"), max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
-class LeadFilterForm(forms.Form):
+class LeadFilterForm(PlainTextForm):
     """Renders the filter bar; the selector parses and checks the values itself."""
 
     q = forms.CharField(label=_("Search"), required=False)
@@ -182,12 +183,12 @@ class LeadFilterForm(forms.Form):
             ]
 
 
-class StageForm(forms.Form):
+class StageForm(PlainTextForm):
     name = forms.CharField(label=_("Stage name"), max_length=STAGE_NAME_MAX)
     kind = forms.ChoiceField(label=_("Kind"), choices=Stage.Kind.choices, initial=Stage.Kind.OPEN)
 
 
-class TaskForm(forms.Form):
+class TaskForm(PlainTextForm):
     title = forms.CharField(label=_("Task"), max_length=TASK_TITLE_MAX)
     due_at = forms.DateTimeField(
         label=_("Due"),
@@ -196,7 +197,7 @@ class TaskForm(forms.Form):
     )
 
 
-class CustomFieldForm(forms.Form):
+class CustomFieldForm(PlainTextForm):
     """A new custom field. The service checks the key, the kind and the options."""
 
     label = forms.CharField(label=_("Label"), max_length=60)
@@ -219,7 +220,7 @@ class CustomFieldForm(forms.Form):
     required = forms.BooleanField(label=_("Required when adding or editing a lead"), required=False)
 
 
-class CustomFieldEditForm(forms.Form):
+class CustomFieldEditForm(PlainTextForm):
     label = forms.CharField(label=_("Label"), max_length=60)
     choices = forms.CharField(
         label=_("Options (one per line)"), required=False, widget=forms.Textarea(attrs={"rows": 3})

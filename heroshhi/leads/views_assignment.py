@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.leads import assignment, selectors
 from heroshhi.leads.forms import member_label
 from heroshhi.leads.models import AssignmentSettings, Source
@@ -25,7 +26,7 @@ from heroshhi.workspaces.models import Membership
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 
-class AssignmentForm(forms.Form):
+class AssignmentForm(PlainTextForm):
     mode = forms.ChoiceField(
         label=gettext_lazy("New leads without an owner"), choices=AssignmentSettings.Mode.choices
     )

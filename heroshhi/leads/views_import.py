@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.leads import importing
 from heroshhi.leads.export import BOM
@@ -23,7 +24,7 @@ from heroshhi.leads.views import _actor, _membership, _workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
 
-class UploadForm(forms.Form):
+class UploadForm(PlainTextForm):
     file = forms.FileField(label=_("CSV file"))
 
 

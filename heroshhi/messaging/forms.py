@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.leads.forms import member_label
 from heroshhi.leads.validation import NOTE_MAX
 from heroshhi.messaging.models import Call
@@ -25,7 +26,7 @@ CALL_NOTES_MAX = 2000
 _DURATION = re.compile(r"^(?:(\d{1,3}):)?(\d{1,4})(?::(\d{1,2}))?$")
 
 
-class ComposerForm(forms.Form):
+class ComposerForm(PlainTextForm):
     text = forms.CharField(
         label=_("Message"),
         max_length=TEXT_MAX,
@@ -59,7 +60,7 @@ class ComposerForm(forms.Form):
         return titles or None
 
 
-class InternalNoteForm(forms.Form):
+class InternalNoteForm(PlainTextForm):
     body = forms.CharField(
         label=_("Internal note"),
         help_text=_("Only your team sees it; it is also kept on the lead."),
@@ -68,7 +69,7 @@ class InternalNoteForm(forms.Form):
     )
 
 
-class AssignForm(forms.Form):
+class AssignForm(PlainTextForm):
     member = forms.ChoiceField(label=_("Assign to"), required=False)
 
     def __init__(self, *args: object, members: Sequence[Membership], **kwargs: object) -> None:
@@ -99,7 +100,7 @@ def parse_duration(value: str) -> int:
     return total
 
 
-class CallLogForm(forms.Form):
+class CallLogForm(PlainTextForm):
     direction = forms.ChoiceField(
         label=_("Direction"), choices=Call.Direction.choices, initial=Call.Direction.OUTBOUND
     )

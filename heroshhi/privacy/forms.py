@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.leads.validation import NAME_MAX
 from heroshhi.privacy.models import ConsentRecord, Incident, PrivacyRequest
 from heroshhi.privacy.services.holidays import HOLIDAY_NAME_MAX
@@ -25,7 +26,7 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, messages)
 
 
-class RequestFilterForm(forms.Form):
+class RequestFilterForm(PlainTextForm):
     status = forms.ChoiceField(
         label=_("Status"), required=False, choices=_ANY + PrivacyRequest.Status.choices
     )
@@ -35,7 +36,7 @@ class RequestFilterForm(forms.Form):
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
 
 
-class RequestCreateForm(forms.Form):
+class RequestCreateForm(PlainTextForm):
     lead = forms.UUIDField(
         label=_("Lead id"),
         help_text=_("Open the lead and use “New privacy request” to fill this in."),
@@ -68,28 +69,28 @@ class RequestCreateForm(forms.Form):
     )
 
 
-class LinkLeadForm(forms.Form):
+class LinkLeadForm(PlainTextForm):
     lead = forms.UUIDField(label=_("Lead id"))
 
 
-class ExportForm(forms.Form):
+class ExportForm(PlainTextForm):
     format = forms.ChoiceField(
         label=_("Format"),
         choices=[("zip", _("Zip of JSON and CSV files")), ("json", _("JSON"))],
     )
 
 
-class EraseConfirmForm(forms.Form):
+class EraseConfirmForm(PlainTextForm):
     confirm = forms.BooleanField(
         label=_("I understand the lead and everything about them is deleted now, for good."),
     )
 
 
-class ObjectionForm(forms.Form):
+class ObjectionForm(PlainTextForm):
     scope = forms.ChoiceField(label=_("Objection to"), choices=PrivacyRequest.Scope.choices)
 
 
-class CompleteForm(forms.Form):
+class CompleteForm(PlainTextForm):
     evidence = forms.CharField(
         label=_("Notes"),
         required=False,
@@ -110,7 +111,7 @@ class CompleteForm(forms.Form):
             )
 
 
-class RejectForm(forms.Form):
+class RejectForm(PlainTextForm):
     evidence = forms.CharField(
         label=_("Why the request is refused"),
         max_length=EVIDENCE_MAX,
@@ -118,12 +119,12 @@ class RejectForm(forms.Form):
     )
 
 
-class HolidayForm(forms.Form):
+class HolidayForm(PlainTextForm):
     date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     name = forms.CharField(label=_("Name"), max_length=HOLIDAY_NAME_MAX)
 
 
-class PublicRequestForm(forms.Form):
+class PublicRequestForm(PlainTextForm):
     """The public form: what we need to find the person's data and to answer them."""
 
     name = forms.CharField(label=_("Your name"), max_length=NAME_MAX)
@@ -162,7 +163,7 @@ class PublicRequestForm(forms.Form):
     )
 
 
-class RetentionPolicyForm(forms.Form):
+class RetentionPolicyForm(PlainTextForm):
     """Empty fields keep data; the service checks the ranges."""
 
     delete_messages_after_days = forms.IntegerField(
@@ -180,7 +181,7 @@ class RetentionPolicyForm(forms.Form):
     )
 
 
-class ConsentForm(forms.Form):
+class ConsentForm(PlainTextForm):
     action = forms.ChoiceField(
         choices=[("grant", _("Record consent")), ("withdraw", _("Withdraw consent"))]
     )
@@ -204,7 +205,7 @@ class ConsentForm(forms.Form):
 _LOCAL_TIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
-class IncidentForm(forms.Form):
+class IncidentForm(PlainTextForm):
     title = forms.CharField(
         label=_("Title"),
         max_length=160,
@@ -237,14 +238,14 @@ class IncidentForm(forms.Form):
     )
 
 
-class IncidentUpdateForm(forms.Form):
+class IncidentUpdateForm(PlainTextForm):
     status = forms.ChoiceField(label=_("Status"), choices=Incident.Status.choices)
     workspaces = forms.CharField(
         label=_("Affected workspaces (slugs, comma-separated)"), required=False, max_length=2000
     )
 
 
-class NoticeSentForm(forms.Form):
+class NoticeSentForm(PlainTextForm):
     reference = forms.CharField(
         label=_("Sent to / acknowledgement number"),
         required=False,

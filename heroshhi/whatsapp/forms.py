@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.whatsapp.models import WhatsAppChannel
 
 
@@ -13,7 +14,7 @@ def _secret_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
 
 
-class ChannelCreateForm(forms.Form):
+class ChannelCreateForm(PlainTextForm):
     """Only shapes the input: ``channel_create`` checks every field and reports all its
     errors at once, so nothing is required here."""
 
@@ -72,14 +73,14 @@ class ChannelCreateForm(forms.Form):
     )
 
 
-class ChannelDeleteForm(forms.Form):
+class ChannelDeleteForm(PlainTextForm):
     confirm = forms.BooleanField(
         label=_("Yes, remove this number. Conversations stay; nothing more is sent or received."),
         error_messages={"required": _("Tick the box to confirm.")},
     )
 
 
-class OptOutKeywordsForm(forms.Form):
+class OptOutKeywordsForm(PlainTextForm):
     """The workspace's own keywords, one per line, added to the built-in lists."""
 
     extra_optout_keywords = forms.CharField(

@@ -18,6 +18,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.accounts.models import User
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.workspaces.labels import role_choices
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Role
@@ -52,7 +53,7 @@ def _check_password(form: forms.Form, *, email: str, full_name: str) -> None:
         form.add_error("password", exc)
 
 
-class SignupForm(forms.Form):
+class SignupForm(PlainTextForm):
     business_name = forms.CharField(
         label=_("Business name"),
         max_length=Workspace._meta.get_field("name").max_length,
@@ -85,7 +86,7 @@ class SignupForm(forms.Form):
         return cleaned
 
 
-class WorkspaceStartForm(forms.Form):
+class WorkspaceStartForm(PlainTextForm):
     name = forms.CharField(
         label=_("Business name"),
         max_length=Workspace._meta.get_field("name").max_length,
@@ -93,7 +94,7 @@ class WorkspaceStartForm(forms.Form):
     )
 
 
-class InviteForm(forms.Form):
+class InviteForm(PlainTextForm):
     email = forms.EmailField(label=_("E-mail address"), max_length=254, widget=_email_input())
     role = forms.ChoiceField(label=_("Role"))
 
@@ -105,7 +106,7 @@ class InviteForm(forms.Form):
         role_field.initial = Role.SALES.value
 
 
-class RoleForm(forms.Form):
+class RoleForm(PlainTextForm):
     role = forms.ChoiceField(label=_("Role"))
 
     def __init__(self, *args: Any, grantable: frozenset[Role], **kwargs: Any) -> None:
@@ -115,7 +116,7 @@ class RoleForm(forms.Form):
         role_field.choices = role_choices(grantable)
 
 
-class RemoveMemberForm(forms.Form):
+class RemoveMemberForm(PlainTextForm):
     """Where the removed member's leads go: another member, or the unassigned pool."""
 
     reassign_to = forms.ChoiceField(label=_("Hand their leads to"), required=False)
@@ -134,7 +135,7 @@ class RemoveMemberForm(forms.Form):
         return self.others.get(self.cleaned_data.get("reassign_to") or "")
 
 
-class InvitationAccountForm(forms.Form):
+class InvitationAccountForm(PlainTextForm):
     """A new person's account, for the address the invitation was sent to."""
 
     full_name = forms.CharField(

@@ -292,3 +292,12 @@ def test_the_sweeper_fails_a_run_that_stopped_moving(world, alice):
     later = timezone.now() + timedelta(minutes=16)
     assert imports.lead_imports_sweep(now=later) == {"requeued": 0, "failed": 1}
     assert _status(world, lead_import) == "failed"
+
+
+def test_a_cell_with_a_control_character_is_a_row_error_and_the_rest_imported(world, alice):
+    data = "name,phone,tags\nGood,+919876500011,vip\nBad\x00name,+919876500012,\nOk,,a\x1bb\n"
+    done = _run(world, alice, data.encode())
+    assert (done.total, done.created, done.failed) == (3, 1, 2)
+    problems = {(row["row"], row["column"]) for row in _report(done)}
+    assert problems == {("3", "name"), ("4", "tags")}
+    assert _names(world) == {"Good"}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from heroshhi.core.forms import PlainTextForm
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.platform_admin.selectors import SEARCH_MAX_LENGTH
 from heroshhi.workspaces.platform_admin.services import REASON_LABELS
 
 
-class WorkspaceFilterForm(forms.Form):
+class WorkspaceFilterForm(PlainTextForm):
     q = forms.CharField(
         label=_("Search"),
         required=False,
@@ -24,7 +25,7 @@ class WorkspaceFilterForm(forms.Form):
     )
 
 
-class StatusChangeForm(forms.Form):
+class StatusChangeForm(PlainTextForm):
     reason = forms.ChoiceField(
         label=_("Reason"),
         choices=[("", _("Choose a reason")), *REASON_LABELS.items()],
