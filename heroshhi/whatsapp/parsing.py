@@ -12,12 +12,12 @@ Nothing here touches the database; the items carry the contact's data only in me
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from heroshhi.core.text import JsonRefused, load_json
 from heroshhi.messaging.events import (
     CallEvent,
     Contact,
@@ -121,11 +121,12 @@ class _ItemInvalid(ValueError):
 
 
 def load_body(body: bytes | str) -> dict[str, Any]:
-    """The JSON object of a webhook body, or PayloadError("invalid_json"/"not_whatsapp")."""
+    """The JSON object of a webhook body, or a PayloadError saying why not ("invalid_json",
+    "too_deep", "not_an_object", ...)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadError("invalid_json") from None
+        data = load_json(body)
+    except JsonRefused as exc:
+        raise PayloadError(exc.code) from None
     if not isinstance(data, dict):
         raise PayloadError("not_an_object")
     if data.get("object") != WHATSAPP_OBJECT:

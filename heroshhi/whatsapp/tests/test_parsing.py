@@ -47,6 +47,8 @@ CONTACT = {"profile": {"name": "Sheena"}, "wa_id": "16505551234", "user_id": "US
         (b"{not json", "invalid_json"),
         (b"\xff\xfe", "invalid_json"),
         (b"[1, 2]", "not_an_object"),
+        (b'{"entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too_deep"),
+        (b'{"entry": ' + b"[" * 40 + b"]" * 40 + b"}", "too_deep"),
         (b'{"object": "page", "entry": []}', "wrong_object"),
         (b'{"object": "whatsapp_business_account"}', "missing_entry"),
     ],

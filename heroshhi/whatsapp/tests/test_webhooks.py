@@ -228,6 +228,7 @@ def test_the_webhook_bucket_answers_429_with_retry_after(send, world, channel):
         (b"{this is not json", "invalid_json"),
         (b'{"object": "page", "entry": []}', "wrong_object"),
         (b'"just a string"', "not_an_object"),
+        (b'{"entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too_deep"),
     ],
 )
 def test_a_signed_body_we_cannot_read_is_kept_as_unprocessable_and_acknowledged(
