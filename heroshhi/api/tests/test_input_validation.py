@@ -283,3 +283,20 @@ def test_an_oversized_form_post_is_a_413_page(client, world):
     response = client.post(f"/w/{world.a.slug}/leads/new/", {"name": "x" * 2000})
     assert response.status_code == 413
     assert b"Too large" in response.content
+
+
+def _path_cases() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema(path_prefix="/api/v1/")
+    cases = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if any(p["in"] == "path" for p in operation.get("parameters", [])):
+                cases.append((method, path.replace("{", "").replace("}", "")))
+    return cases
+
+
+@pytest.mark.parametrize(("method", "template"), _path_cases())
+def test_a_nul_in_a_path_id_is_a_4xx(client, key, method, template):
+    path = "/".join("%00" if part.endswith("_id") else part for part in template.split("/"))
+    response = _send(client, key, method, path, {} if method in {"post", "patch"} else None)
+    assert 400 <= response.status_code < 500, response.content
