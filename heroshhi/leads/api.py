@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -141,8 +142,13 @@ def _fields(workspace: Workspace) -> list[CustomField]:
     return custom_fields.custom_fields_list(workspace=workspace)
 
 
-def _lead_out(lead: Lead, fields: list[CustomField]) -> LeadOut:
-    """``fields``: the workspace's active custom fields (archived values stay hidden)."""
+def _lead_out(
+    lead: Lead, fields: list[CustomField], tag_names: Iterable[str] | None = None
+) -> LeadOut:
+    """``fields``: the workspace's active custom fields (archived values stay hidden);
+    ``tag_names``: the lead's tags when the caller knows them (else they are read)."""
+    if tag_names is None:
+        tag_names = (tag.name for tag in lead.tags.all())
     return LeadOut(
         id=lead.pk,
         name=lead.name,
@@ -153,7 +159,7 @@ def _lead_out(lead: Lead, fields: list[CustomField]) -> LeadOut:
         source_details=lead.source_details,
         stage=StageOut(id=lead.stage.pk, name=lead.stage.name, kind=lead.stage.kind),
         owner=lead.owner_id,
-        tags=sorted(tag.name for tag in lead.tags.all()),
+        tags=sorted(tag_names),
         deal_value=lead.deal_value,
         custom_fields=custom_fields.visible_values(lead.custom_values, fields),
         created_at=lead.created_at,
@@ -272,9 +278,12 @@ def leads_create(request: HttpRequest, payload: LeadIn) -> Status[LeadWriteOut]:
         custom_fields=payload.custom_fields,
     )
     visible = selectors.lead_is_visible(viewer=selectors.viewer_for(actor=actor), lead=result.lead)
+    lead = result.lead
+    # Without custom values there is nothing for the field list to show or hide.
+    fields = _fields(workspace) if lead.custom_values else []
     body = LeadWriteOut(
         deduplicated=not result.created,
-        lead=_lead_out(result.lead, _fields(workspace)) if visible else None,
+        lead=_lead_out(lead, fields, result.tag_names) if visible else None,
     )
     return Status(201 if result.created else 200, body)
 

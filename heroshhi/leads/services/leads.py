@@ -57,6 +57,8 @@ _EDITABLE = frozenset(
 class LeadCreateResult:
     lead: Lead
     created: bool
+    # A new lead's tag names, known without reading them back (None for a repeat enquiry).
+    tag_names: tuple[str, ...] | None = None
 
 
 def _live_duplicate(*, phone_bidx: str | None, email_bidx: str | None) -> Lead | None:
@@ -163,7 +165,9 @@ def lead_create(
             lead=lead,
             metadata={"source": lead.source, "fields": filled, "tags": len(data["tags"])},
         )
-    return LeadCreateResult(lead=lead, created=True)
+    return LeadCreateResult(
+        lead=lead, created=True, tag_names=tuple(tag.name for tag in tags_found)
+    )
 
 
 def _lead_row_write(
