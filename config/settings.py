@@ -106,6 +106,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Sends /webhooks/ requests through WEBHOOK_MIDDLEWARE below instead of this list.
     "heroshhi.core.middleware.WebhookChainMiddleware",
+    # Sends /api/ requests through API_MIDDLEWARE below instead of this list.
+    "heroshhi.api.chain.ApiChainMiddleware",
     "heroshhi.core.middleware.TrustedProxyMiddleware",
     "heroshhi.core.middleware.RequestIdMiddleware",
     # Above SecurityMiddleware so its HTTPS redirects carry the full header set too.
@@ -136,6 +138,20 @@ WEBHOOK_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# The REST API (/api/) authenticates by bearer key alone: the same outer layers as a page,
+# the client's language, and the key check with its rate limits; no session, CSRF, sign-in,
+# workspace, message, htmx or static-file layers.
+API_MIDDLEWARE = [
+    "heroshhi.core.middleware.TrustedProxyMiddleware",
+    "heroshhi.core.middleware.RequestIdMiddleware",
+    "heroshhi.core.middleware.SecurityHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "heroshhi.api.middleware.ApiKeyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -163,13 +163,15 @@ class SecurityHeadersMiddleware:
 
 class WebhookHandler(BaseHandler):
     """Django's request handler (URL resolution, the view, error responses) inside the
-    chain of ``settings.WEBHOOK_MIDDLEWARE``.
+    chain of ``settings.WEBHOOK_MIDDLEWARE`` (a subclass names another list in ``setting``).
 
     Middleware here may only act in ``__call__`` (``process_request`` and
     ``process_response`` of Django's mixin run there too): the hooks the handler runs on
     behalf of middleware, such as CSRF's ``process_view``, are refused at start rather than
     silently skipped.
     """
+
+    setting = "WEBHOOK_MIDDLEWARE"
 
     def load_middleware(self, is_async: bool = False) -> None:
         if is_async:
@@ -180,7 +182,7 @@ class WebhookHandler(BaseHandler):
         self._exception_middleware: list[Any] = []
         # Django's own innermost step (resolve, call the view), which the stubs leave out.
         handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
-        for path in reversed(settings.WEBHOOK_MIDDLEWARE):
+        for path in reversed(getattr(settings, self.setting)):
             try:
                 instance = import_string(path)(handler)
             except MiddlewareNotUsed:
@@ -188,7 +190,7 @@ class WebhookHandler(BaseHandler):
             hooks = [hook for hook in _HANDLER_HOOKS if hasattr(instance, hook)]
             if hooks:
                 raise ImproperlyConfigured(
-                    f"{path} has {', '.join(hooks)}, which WEBHOOK_MIDDLEWARE cannot run."
+                    f"{path} has {', '.join(hooks)}, which {self.setting} cannot run."
                 )
             handler = convert_exception_to_response(instance)
         self._middleware_chain = handler  # what get_response() calls
