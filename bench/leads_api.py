@@ -8,7 +8,9 @@ requests per second, p50 and p99, and the share of the ceiling (the budget: ≥ 
 ≥ 40 % of the ceiling at concurrency 16). The client is ``wrk`` (``bench/httpbench.py``)
 cycling through bodies made beforehand, each with a new phone number, so every request
 creates a lead: validation, encryption, blind indexes, dedupe against the live leads, the
-timeline and the audit chain, which is verified at the end.
+timeline and the audit chain, which is verified at the end. Beside the rates it prints the
+CPU-ms per request of the web server's processes and of PostgreSQL's backends, the ceiling's
+and its own (``bench/processcpu.py``): figures a busy neighbour does not change.
 
 ``--leads N`` prefills the workspace first (the budget case is 100,000) through the seeding
 of ``bench/leads.py``: ``bulk_create`` in batches of 5,000, encrypted, with blind indexes and
@@ -32,10 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import ceiling
 import httpbench
 import leads as bench  # bench/leads.py: Django setup, seeding, names
+import processcpu
 from httpbench import Server
 
 LEVELS = (1, 4, 16)
@@ -140,19 +144,26 @@ def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workd
         f"load average {httpbench.load_average()}\n"
     )
     print(httpbench.header_line())
+    costs = []
     with ceiling.running(server, env) as top, httpbench.serving(server, env) as base:
         url = f"{base}/api/v1/leads"
+        ceiling_meter = processcpu.Meter(urlsplit(top.url).port or 0, env["DATABASE_URL"])
+        meter = processcpu.Meter(urlsplit(base).port or 0, env["DATABASE_URL"])
         for concurrency in (4, *LEVELS):  # the first run warms the server up
             warming = posted == 0
             seconds = 2 if warming else args.seconds
+            ceiling_meter.start()
             limit = top.measure(concurrency, seconds)
+            ceiling_cost = ceiling_meter.per_request(limit.requests)
             count = httpbench.enough(limit.rate, seconds)
             httpbench.write_bodies(
                 bodies, (("", lead_body(n)) for n in range(serial, serial + count))
             )
+            meter.start()
             load = httpbench.wrk(
                 url, bodies, concurrency=concurrency, seconds=seconds, expect=201, headers=headers
             )
+            costs.append((concurrency, ceiling_cost, meter.per_request(load.requests)))
             serial += count
             posted += load.requests
             if warming:
@@ -160,6 +171,10 @@ def _run(args: argparse.Namespace, *, server: Server, env: dict[str, str], workd
             print(httpbench.figure_line(f"one INSERT (ceiling), c={concurrency}", limit))
             print(httpbench.figure_line(f"POST /api/v1/leads, c={concurrency}", load, limit))
     print(f"\nload average {httpbench.load_average()}")
+    # CPU per request does not depend on what else the machine runs, unlike the rates.
+    print("CPU-ms per request, web server + PostgreSQL (ceiling | POST /api/v1/leads):")
+    for concurrency, (top_web, top_db), (web, db) in costs[1:]:
+        print(f"  c={concurrency:<3} {top_web:5.2f} + {top_db:5.2f} | {web:5.2f} + {db:5.2f}")
     _check(workspace, created_at_least=args.leads + posted, prefilled=args.leads)
 
 

@@ -66,6 +66,10 @@ def _fresh_cache():
     cache.clear()
 
 
+def _bearer(workspace: Any) -> dict[str, str]:
+    return {"Authorization": issue_key(workspace)["HTTP_AUTHORIZATION"]}
+
+
 def _browser_client() -> Client:
     """A client carrying what a signed-in browser would send along."""
     client = Client(enforce_csrf_checks=True)
@@ -75,9 +79,11 @@ def _browser_client() -> Client:
 
 
 def test_an_api_request_meets_no_session_csrf_auth_message_or_htmx_layer(world, probes):
-    key = issue_key(world.a)
+    headers = _bearer(world.a)
 
-    response = _browser_client().post("/api/probe/", b"{}", content_type="application/json", **key)
+    response = _browser_client().post(
+        "/api/probe/", b"{}", content_type="application/json", headers=headers
+    )
 
     assert response.status_code == 200
     [inside] = probes
@@ -89,18 +95,18 @@ def test_an_api_request_meets_no_session_csrf_auth_message_or_htmx_layer(world, 
 
 
 def test_an_api_request_still_speaks_the_language_the_client_asks_for(world, probes):
-    key = issue_key(world.a)
+    headers = _bearer(world.a)
 
-    Client().get("/api/probe/", headers={"Accept-Language": "hi"}, **key)
+    Client().get("/api/probe/", headers={**headers, "Accept-Language": "hi"})
 
     assert probes[0]["language"] == "hi"
 
 
 @pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
 def test_an_api_answer_carries_the_whole_header_contract(world, secure):
-    key = issue_key(world.a)
+    headers = _bearer(world.a)
 
-    response = Client().get("/api/v1/leads", secure=secure, **key)
+    response = Client().get("/api/v1/leads", secure=secure, headers=headers)
 
     assert response.status_code == 200
     for name, value in EXACT_HEADERS.items():
@@ -115,10 +121,10 @@ def test_an_api_answer_carries_the_whole_header_contract(world, secure):
 
 def test_api_keys_are_still_rate_limited(world, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 2
-    key = issue_key(world.a)
+    headers = _bearer(world.a)
     client = Client()
 
-    answers = [client.get("/api/v1/leads", **key) for _ in range(3)]
+    answers = [client.get("/api/v1/leads", headers=headers) for _ in range(3)]
 
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert answers[2].json()["error"]["code"] == "rate_limited"
