@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import ceiling
@@ -160,23 +160,33 @@ def _signed(body: bytes) -> tuple[str, bytes]:
 
 
 @contextmanager
-def _task_worker(env: dict[str, str], processes: int) -> Iterator[subprocess.Popen[bytes]]:
-    """The Celery worker as ``make run`` starts it (its priority lowered by default)."""
+def _task_worker(
+    env: dict[str, str], processes: int, log: IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The Celery worker as ``make run`` starts it (its priority lowered by default);
+    its output goes to ``log`` when given."""
     argv = [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "-l", "WARNING"]
-    worker = subprocess.Popen(  # noqa: S603 -- our own interpreter and app
-        [*argv, f"--concurrency={processes}"],
-        cwd=httpbench.ROOT,
-        env=env,
+    with child([*argv, f"--concurrency={processes}"], env, log) as worker:
+        yield worker
+
+
+@contextmanager
+def child(
+    argv: list[str], env: dict[str, str], log: IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the stack until the block ends, then stopped as a deploy stops it."""
+    process = subprocess.Popen(  # noqa: S603 -- our own interpreter and app
+        argv, cwd=httpbench.ROOT, env=env, stdout=log, stderr=log
     )
     try:
-        yield worker
+        yield process
     finally:
-        worker.terminate()
+        process.terminate()
         try:
-            worker.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+            process.kill()
+            process.wait()
 
 
 def _post_each(url: str, bodies: list[bytes]) -> None:

@@ -7,6 +7,8 @@
 -- signature), or is empty. Thread n of t takes lines n, n+t, n+2t..., so threads never send
 -- the same body; a thread that runs out starts its share again, and the run reports it.
 -- A line whose body is "-" is sent as a GET without a body (a page to read).
+-- WRK_DELAY_MS in the environment paces each connection: it waits that long after each
+-- answer, so a soak sends a steady load instead of as much as the server takes.
 
 local threads = {}
 
@@ -45,6 +47,11 @@ function init(args)
     line_number = line_number + 1
   end
   loaded = #requests
+end
+
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pause then
+  function delay() return pause end
 end
 
 function request()
