@@ -94,6 +94,19 @@ class RssWatch:
                     name = f"{role}{'' if pid == root else ' child'} {pid}"
                     self.series.setdefault(name, []).append((at, rss))
 
+    def replaced(self) -> list[str]:
+        """Processes that started or ended while the load ran: a worker that died and was
+        replaced shows up here, whatever its memory did."""
+        moments = sorted({at for samples in self.series.values() for at, _rss in samples})
+        if not moments:
+            return []
+        first, last = moments[0], moments[-1]
+        return [
+            name
+            for name, samples in self.series.items()
+            if samples[0][0] != first or samples[-1][0] != last
+        ]
+
     def report(self) -> tuple[list[str], bool]:
         """Lines to print (one row of MB figures per process, then its growth) and
         whether every process stayed flat."""

@@ -20,11 +20,12 @@ polled and downloaded). ``--load`` scales every rate.
 
 It reports errors (the goal is 0): answers other than the route's intended status, socket
 errors and timeouts, an import or export that did not finish as it should, deliveries left
-unprocessed or unprocessable, inbound messages lost, error lines in the worker's or beat's
-log, a process that exited, and an audit chain that does not verify. Then p50 and p99 per
-route, each route's rate as a share of the ceiling (measured before and after the load,
-with nothing else running), and RSS over time of each process (``bench/rss.py``, every
-``--sample`` seconds) with a verdict on flatness. It exits non-zero on any error or growth.
+unprocessed or unprocessable, inbound messages or statuses lost, error lines in the
+worker's or beat's log, a process that exited or was replaced, and an audit chain that does
+not verify. Then p50 and p99 per route, each route's rate as a share of the ceiling
+(measured before and after the load, with nothing else running), and RSS over time of each
+process (``bench/rss.py``, every ``--sample`` seconds) with a verdict on flatness. It exits
+non-zero on any error or growth.
 
 ``DATABASE_URL`` is an admin connection (``<its database>_bench_soak`` is created and
 dropped); ``REDIS_URL`` and ``CELERY_BROKER_URL`` are required::
@@ -556,6 +557,7 @@ def _report(
     print(f"\nRSS in MB, every {watch.every:g} s from the start of the load")
     print("\n".join(lines))
     errors = [f"{o.label}: {e}" for o in outcomes for e in o.errors] + checks
+    errors += [f"{name} started or ended during the load" for name in watch.replaced()]
     print(f"\nerrors: {len(errors)}")
     for error in errors:
         print(f"  {error}")

@@ -46,3 +46,11 @@ def test_growth_past_the_limit_in_the_last_third_is_not_flat() -> None:
     # The first sample (before the load) is left out: a warm-up from 80 MB is not growth.
     assert _verdict([80, 120, 121, 122, 122, 123, 124])
     assert not _verdict([80, 120, 125, 130, 136, 142, 150])
+
+
+def test_a_process_that_ends_or_starts_during_the_load_counts_as_replaced() -> None:
+    watch = rss.RssWatch({}, every=30)
+    watch.series["web child 1"] = [(0.0, 100), (30.0, 101)]
+    watch.series["web child 2"] = [(0.0, 100), (30.0, 101), (60.0, 101)]
+    watch.series["web child 3"] = [(60.0, 90)]
+    assert watch.replaced() == ["web child 1", "web child 3"]
