@@ -69,6 +69,7 @@ JOB_TIMEOUT_SECONDS = 600
 DRAIN_TIMEOUT_SECONDS = 300
 # Imported rows get numbers of their own, so an import never merges into the API's leads.
 IMPORT_FIRST_PHONE = bench.FIRST_PHONE + 500_000_000
+HTTP_TIMEOUT_SECONDS = 120
 LOG_ERROR = re.compile(rb"\b(ERROR|CRITICAL)\b|Traceback")
 
 
@@ -100,6 +101,10 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
+class NoAnswer(Exception):
+    """A job's request that timed out: an error of the run, not the end of it."""
+
+
 class Http:
     """A small client for the occasional jobs: the session cookie or the key goes along."""
 
@@ -117,12 +122,14 @@ class Http:
         api: bool = False,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=HTTP_TIMEOUT_SECONDS)
         auth = {"Authorization": f"Bearer {self.key}"} if api else {"Cookie": self.cookie}
         try:
             connection.request(method, path, body=body, headers={**auth, **(headers or {})})
             response = connection.getresponse()
             return response.status, response.headers, response.read()
+        except TimeoutError:
+            raise NoAnswer(f"{method} {path}: no answer within {HTTP_TIMEOUT_SECONDS} s") from None
         finally:
             connection.close()
 
@@ -212,6 +219,7 @@ def _soak(args: argparse.Namespace, *, env: dict[str, str], targets: Any, workdi
             jobs = [
                 pool.submit(
                     _now_and_then,
+                    "CSV import",
                     lambda n: _import(client, workspace, rows=rows, first=n * rows),
                     first=20,
                     every=args.import_every,
@@ -219,6 +227,7 @@ def _soak(args: argparse.Namespace, *, env: dict[str, str], targets: Any, workdi
                 ),
                 pool.submit(
                     _now_and_then,
+                    "workspace export",
                     lambda _n: _export(client),
                     first=60,
                     every=args.export_every,
@@ -329,7 +338,12 @@ def _drive(base: str, route: Route, workdir: Path, *, seconds: float, scale: flo
 
 
 def _now_and_then(
-    job: Callable[[int], Outcome], *, first: float, every: float, deadline: float
+    job_name: str,
+    job: Callable[[int], Outcome],
+    *,
+    first: float,
+    every: float,
+    deadline: float,
 ) -> list[Outcome]:
     """``job(n)`` at ``first`` seconds into the load and every ``every`` seconds after,
     each run after the previous one has finished, until the load ends."""
@@ -341,7 +355,10 @@ def _now_and_then(
         while due < deadline:
             time.sleep(max(0.0, due - time.monotonic()))
             began = time.monotonic()
-            outcome = job(len(outcomes))
+            try:
+                outcome = job(len(outcomes))
+            except NoAnswer as exc:
+                outcome = Outcome(f"{job_name} #{len(outcomes) + 1}", errors=[str(exc)])
             outcome.seconds = time.monotonic() - began
             outcomes.append(outcome)
             due += every
