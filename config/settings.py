@@ -280,6 +280,10 @@ SECURE_CSP = {
 API_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_API_RATE_LIMIT", 100, minimum=1)
 API_ANONYMOUS_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_API_ANON_RATE_LIMIT", 60, minimum=1)
 WEBHOOK_RATE_LIMIT_PER_MINUTE = env_int("HEROSHHI_WEBHOOK_RATE_LIMIT", 6000, minimum=1)
+# A web process wakes a workspace's webhook inbox at most once per this many milliseconds;
+# a delivery stored in between is covered by one wake at the end of the interval (0: every
+# delivery wakes it at once). docs/adr/0019.
+WEBHOOK_WAKE_INTERVAL_MS = env_int("HEROSHHI_WEBHOOK_WAKE_MS", 50, minimum=0)
 
 # Internationalisation: every string is marked for translation so Hindi can follow.
 LANGUAGE_CODE = "en"

@@ -37,6 +37,9 @@ CELERY_TASK_DEFAULT_QUEUE = f"heroshhi-test-{_TEST_PROCESS}"
 
 # Tasks run inline unless a test starts a real worker (see heroshhi/core/tests/test_jobs.py).
 CELERY_TASK_ALWAYS_EAGER = True
+# Each stored webhook runs its inbox task inline on commit, which tests rely on; the
+# wake-up interval has tests of its own.
+WEBHOOK_WAKE_INTERVAL_MS = 0
 # A worker started inside a test process must not lower the priority of the whole test run.
 WORKER_NICE = 0
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -33,7 +33,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import PayloadError, load_body
 from heroshhi.whatsapp.routing import channel_forget, webhook_channel
-from heroshhi.whatsapp.tasks import inbox_wake
+from heroshhi.whatsapp.tasks import inbox_wake_soon
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def _enqueue(delivery: WebhookDelivery) -> None:
     """Hand the delivery to a worker. If the broker is unreachable the delivery is safe in
     the inbox and the sweeper queues it later, so Meta still gets its 200."""
     try:
-        inbox_wake(delivery.workspace_id)
+        inbox_wake_soon(delivery.workspace_id)
     except Exception:
         logger.exception(
             "could not queue a webhook delivery; the sweeper will",
