@@ -32,7 +32,7 @@ from heroshhi.core.actors import Actor
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import PayloadError, load_body
-from heroshhi.whatsapp.routing import channel_forget, webhook_channel
+from heroshhi.whatsapp.routing import channel_forget, webhook_channel, webhook_channel_reread
 from heroshhi.whatsapp.tasks import inbox_wake_soon
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ def _receive(request: HttpRequest, channel: WhatsAppChannel) -> HttpResponse:
     if len(body) > limit:
         return _text("Payload too large.", 413)
     problem = _signature_problem(request, channel, body)
+    if problem is not None and problem[1] == "mismatch":
+        renewed = webhook_channel_reread(channel)
+        if renewed is None:
+            return _text("Not found.", 404)
+        if renewed is not channel:
+            channel, problem = renewed, _signature_problem(request, renewed, body)
     if problem is not None:
         status, reason = problem
         _signature_refused(channel, reason)

@@ -22,7 +22,7 @@ from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead
 from heroshhi.messaging.models import Channel, Message
 from heroshhi.whatsapp.inbox import MAX_ATTEMPTS, delivery_process
-from heroshhi.whatsapp.models import WebhookDelivery
+from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.services import channel_delete
 from heroshhi.whatsapp.tasks import webhook_deliveries_sweep
 from heroshhi.whatsapp.tests.webhook_support import (
@@ -551,3 +551,47 @@ def test_finished_deliveries_are_pruned_after_their_keeping_time(world, channel)
     assert webhook_deliveries_prune() == 2
 
     assert set(rows.values_list("pk", flat=True)) == {new_done.pk, stuck.pk}
+
+
+def _rotate_secret_elsewhere(world, channel, secret):
+    """Another process changes the channel's app secret: this one's copy is not told."""
+    with workspace_scope(world.a):
+        stored = WhatsAppChannel.objects.get(pk=channel.pk)
+        stored.app_secret = secret
+        stored.save(update_fields=["app_secret"])
+
+
+def test_a_secret_changed_elsewhere_counts_for_a_remembered_channel(
+    client, world, channel, monkeypatch
+):
+    from heroshhi.whatsapp import routing
+
+    hello = envelope([change(channel, contacts=[contact()], messages=[text_message("w.1", "Hi")])])
+    assert post(client, channel, hello).status_code == 200  # the old secret is remembered
+    _rotate_secret_elsewhere(world, channel, "rotated-app-secret-42")
+    later = routing.time.monotonic() + routing.REREAD_AFTER_SECONDS + 0.1
+    monkeypatch.setattr(routing.time, "monotonic", lambda: later)
+
+    assert post(client, channel, hello, secret="rotated-app-secret-42").status_code == 200
+    assert post(client, channel, hello).status_code == 403
+
+
+def test_forged_signatures_reread_the_channel_at_most_once_a_second(
+    client, world, channel, monkeypatch
+):
+    from django.test.utils import CaptureQueriesContext
+
+    from heroshhi.whatsapp import routing
+
+    hello = envelope([change(channel, contacts=[contact()], messages=[text_message("w.1", "Hi")])])
+    assert post(client, channel, hello).status_code == 200
+    later = routing.time.monotonic() + routing.REREAD_AFTER_SECONDS + 0.1
+    monkeypatch.setattr(routing.time, "monotonic", lambda: later)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            assert post(client, channel, hello, secret="forged").status_code == 403
+
+    reads = [
+        q["sql"] for q in queries.captured_queries if 'FROM "whatsapp_whatsappchannel"' in q["sql"]
+    ]
+    assert len(reads) == 1
