@@ -227,65 +227,103 @@ def _run(
     print(f"\n{'peak RSS':<52} {_peak_rss_mb():>9,.0f} MB")
 
 
-def _seed(*, workspace: Any, stage_ids: list[Any], members: list[Any], count: int) -> None:
-    from django.db import transaction
+def _seed(
+    *, workspace: Any, stage_ids: list[Any], members: list[Any], count: int, processes: int = 1
+) -> None:
+    """``count`` leads, oldest first, in batches; ``processes`` > 1 forks that many children
+    that encrypt and COPY batches side by side (encryption in Python is what a batch costs)."""
+    import multiprocessing
+    from functools import partial
+
+    from django.db import connections
     from django.utils import timezone
 
-    from heroshhi.core.bulk import rows_insert
-    from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
     from heroshhi.core.crypto.keys import data_key, index_key
     from heroshhi.core.tenancy import workspace_scope
-    from heroshhi.leads.models import Lead, LeadNameToken, Tag
+    from heroshhi.leads.models import Tag
 
     # Create the workspace keys in their own committed transaction: a key made inside a
     # batch's transaction is not cached until that commits, so each row would look it up.
     data_key(workspace.pk)
     index_key(workspace.pk)
-
-    rng = random.Random(2026)
     with workspace_scope(workspace):
         tags = Tag.objects.bulk_create([Tag(workspace=workspace, name=name) for name in TAGS])
-    tag_ids = [tag.pk for tag in tags]
-    owner_ids = [member.pk for member in members] + [None]
+    seed_batch = partial(
+        _seed_batch,
+        workspace=workspace,
+        stage_ids=stage_ids,
+        owner_ids=[member.pk for member in members] + [None],
+        tag_ids=[tag.pk for tag in tags],
+        # Oldest first, one second apart: created_at is what the list is ordered by.
+        start=timezone.now() - timedelta(seconds=count + 60),
+        count=count,
+    )
+    batches = range(0, count, SEED_BATCH)
+    if processes <= 1:
+        for batch_start in batches:
+            seed_batch(batch_start)
+        return
+    connections.close_all()  # each child opens its own; a forked connection is shared
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        for _ in pool.imap_unordered(seed_batch, batches):
+            pass
+
+
+def _seed_batch(
+    batch_start: int,
+    *,
+    workspace: Any,
+    stage_ids: list[Any],
+    owner_ids: list[Any],
+    tag_ids: list[Any],
+    start: Any,
+    count: int,
+) -> None:
+    """Leads ``batch_start`` to ``batch_start + SEED_BATCH``, the same whoever seeds them."""
+    from django.db import transaction
+
+    from heroshhi.core.bulk import rows_insert
+    from heroshhi.core.crypto import EMAIL, PHONE, blind_index, name_tokens
+    from heroshhi.core.tenancy import workspace_scope
+    from heroshhi.leads.models import Lead, LeadNameToken
+
+    rng = random.Random(2026 + batch_start)
     through = Lead.tags.through
-    # Oldest first, one second apart: created_at is what the list is ordered by.
-    start = timezone.now() - timedelta(seconds=count + 60)
-    for batch_start in range(0, count, SEED_BATCH):
-        rows: list[Lead] = []
-        tokens: list[LeadNameToken] = []
-        links: list[Any] = []
-        for n in range(batch_start, min(count, batch_start + SEED_BATCH)):
-            name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-            phone = f"+91{FIRST_PHONE + n}"
-            email = f"lead{n}@example.com" if n % 3 == 0 else None
-            created = start + timedelta(seconds=n)
-            lead = Lead(
-                workspace=workspace,
-                name=name,
-                phone=phone,
-                email=email,
-                phone_bidx=blind_index(workspace.pk, PHONE, phone),
-                email_bidx=None if email is None else blind_index(workspace.pk, EMAIL, email),
-                source=rng.choice(SOURCES),
-                source_details={"utm_source": "bench"},
-                stage_id=rng.choice(stage_ids),
-                owner_id=rng.choice(owner_ids),
-                deal_value=Decimal(rng.randrange(500, 500_000)),
-                created_at=created,
-                updated_at=created,
-                last_activity_at=created,
-            )
-            rows.append(lead)
-            tokens.extend(
-                LeadNameToken(workspace=workspace, lead=lead, token=token)
-                for token in name_tokens(workspace.pk, name)
-            )
-            if n % 4 == 0:
-                links.append(through(lead_id=lead.pk, tag_id=rng.choice(tag_ids)))
-        with transaction.atomic(), workspace_scope(workspace):
-            rows_insert(Lead, rows, workspace_id=workspace.pk)
-            rows_insert(LeadNameToken, tokens, workspace_id=workspace.pk)
-            through.objects.bulk_create(links, batch_size=2_000)
+    rows: list[Lead] = []
+    tokens: list[LeadNameToken] = []
+    links: list[Any] = []
+    for n in range(batch_start, min(count, batch_start + SEED_BATCH)):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        phone = f"+91{FIRST_PHONE + n}"
+        email = f"lead{n}@example.com" if n % 3 == 0 else None
+        created = start + timedelta(seconds=n)
+        lead = Lead(
+            workspace=workspace,
+            name=name,
+            phone=phone,
+            email=email,
+            phone_bidx=blind_index(workspace.pk, PHONE, phone),
+            email_bidx=None if email is None else blind_index(workspace.pk, EMAIL, email),
+            source=rng.choice(SOURCES),
+            source_details={"utm_source": "bench"},
+            stage_id=rng.choice(stage_ids),
+            owner_id=rng.choice(owner_ids),
+            deal_value=Decimal(rng.randrange(500, 500_000)),
+            created_at=created,
+            updated_at=created,
+            last_activity_at=created,
+        )
+        rows.append(lead)
+        tokens.extend(
+            LeadNameToken(workspace=workspace, lead=lead, token=token, lead_created_at=created)
+            for token in name_tokens(workspace.pk, name)
+        )
+        if n % 4 == 0:
+            links.append(through(lead_id=lead.pk, tag_id=rng.choice(tag_ids)))
+    with transaction.atomic(), workspace_scope(workspace):
+        rows_insert(Lead, rows, workspace_id=workspace.pk)
+        rows_insert(LeadNameToken, tokens, workspace_id=workspace.pk)
+        through.objects.bulk_create(links, batch_size=2_000)
 
 
 def _queries(*, workspace: Any, owner_actor: Any, sales_actor: Any, count: int, runs: int) -> None:

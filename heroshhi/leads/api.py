@@ -251,7 +251,10 @@ def _page(
     )
     fields = _fields(workspace)
     return LeadPageOut(
-        items=[_lead_out(lead, fields) for lead in page.items], next_cursor=page.next_cursor
+        items=[
+            _lead_out(lead, fields, [tag.name for tag in lead.listed_tags]) for lead in page.items
+        ],
+        next_cursor=page.next_cursor,
     )
 
 

@@ -98,6 +98,8 @@ class Lead(WorkspaceOwned):
     # Values of the workspace's custom fields, keyed by field key (leads/custom_fields.py).
     # Encrypted because they may be personal; NULL means none (rows older than the column).
     custom_values = EncryptedJSONField(null=True, blank=True)
+    # The lead's tags by name, set on the rows of a list page (selectors.leads_list).
+    listed_tags: list[Tag]
 
     class Meta:
         indexes = [
@@ -142,11 +144,16 @@ class LeadNameToken(WorkspaceOwned):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="name_tokens")
     token = BlindIndexField(db_index=False)
+    # The lead's created_at (which never changes), so that a word's leads can be read from
+    # the index newest first, in list order, and a search page stops after its 50 rows.
+    lead_created_at = models.DateTimeField()
 
     class Meta:
-        # The lead id rides along so a search starting from a rare word reads the index only.
         indexes = [
-            models.Index(fields=["workspace", "token", "lead"], name="leads_nametoken_lookup")
+            models.Index(
+                fields=["workspace", "token", "-lead_created_at", "-lead"],
+                name="leads_nametoken_newest",
+            )
         ]
         constraints = [
             models.UniqueConstraint(

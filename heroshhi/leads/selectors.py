@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -229,9 +229,16 @@ def _search(leads: QuerySet[Lead], *, workspace: Workspace, q: str) -> QuerySet[
     tokens = name_tokens(workspace.pk, q)
     if not tokens:
         return leads.none()
-    # EXISTS per word: for a common word the planner walks the list index newest first and
-    # probes each lead's tokens, stopping at a page; for a rare one it starts from the tokens.
-    for token in tokens:
+    first, *others = tokens
+    # Joined to the first word's token rows and ordered by their copy of the lead's
+    # created_at and id (_ordering), the database reads that word's leads newest first
+    # from the token index and stops after a page, however common or rare the word. Each
+    # other word is probed per lead.
+    # The token rows' own workspace too: their index starts with it.
+    leads = leads.filter(name_tokens__workspace_id=workspace.pk, name_tokens__token=first).alias(
+        listed_at=F("name_tokens__lead_created_at"), listed_id=F("name_tokens__lead_id")
+    )
+    for token in others:
         leads = leads.filter(
             Exists(LeadNameToken.objects.filter(lead_id=OuterRef("pk"), token=token))
         )
@@ -293,13 +300,22 @@ def encode_cursor(lead: Lead) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _ordering(leads: QuerySet[Lead]) -> tuple[str, str]:
+    """The columns a page is ordered and paged by: the lead's created_at and id, or the
+    same values on the token rows a name search joined (whose index is in that order)."""
+    if "listed_at" in leads.query.annotations:
+        return "listed_at", "listed_id"
+    return "created_at", "id"
+
+
 def keyset_after(leads: QuerySet[Lead], created_at: datetime, uid: uuid.UUID) -> QuerySet[Lead]:
     """Rows after a keyset position (newest first). The plain ``created_at <=`` bound is
     redundant with the OR, but it is what lets the database start the index walk at the
     cursor instead of filtering every newer row."""
+    at, key = _ordering(leads)
     return leads.filter(
-        Q(created_at__lte=created_at),
-        Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=uid),
+        Q(**{f"{at}__lte": created_at}),
+        Q(**{f"{at}__lt": created_at}) | Q(**{at: created_at, f"{key}__lt": uid}),
     )
 
 
@@ -326,16 +342,21 @@ def leads_list(
     after: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> LeadPage:
-    """One page, newest first; two queries whatever the page size (leads, then tags)."""
+    """One page, newest first; two queries whatever the page size (leads, then tags).
+
+    Each lead's tags are in ``lead.listed_tags``: a plain list costs a fraction of what
+    ``prefetch_related("tags")`` spends building a queryset per lead (half the page's
+    selector time at 50 rows)."""
     limit = max(1, min(limit, PAGE_SIZE_MAX))
     with workspace_scope(workspace):
         leads = apply_filters(visible_leads(viewer=viewer), workspace=workspace, filters=filters)
         if after:
             leads = keyset_after(leads, *decode_cursor(after))
+        at, key = _ordering(leads)
         rows = list(
             leads.select_related("stage", "owner__user")
-            .prefetch_related("tags")
-            .order_by("-created_at", "-id")[: limit + 1]
+            .prefetch_related(Prefetch("tags", Tag.objects.order_by("name"), to_attr="listed_tags"))
+            .order_by(f"-{at}", f"-{key}")[: limit + 1]
         )
     more = len(rows) > limit
     items = rows[:limit]

@@ -401,7 +401,12 @@ def _write(*, workspace: Workspace, actor: Actor, work: _Work) -> None:
     rows_insert(
         LeadNameToken,
         [
-            LeadNameToken(workspace_id=workspace.pk, lead_id=lead.pk, token=token)
+            LeadNameToken(
+                workspace_id=workspace.pk,
+                lead_id=lead.pk,
+                token=token,
+                lead_created_at=lead.created_at,
+            )
             for lead in named
             for token in name_tokens(workspace.pk, lead.name or "")
         ],

@@ -70,7 +70,12 @@ def name_tokens_set(*, workspace: Workspace, lead: Lead, fresh: bool = False) ->
     tokens = name_tokens(workspace.pk, lead.name or "")
     if tokens:
         LeadNameToken.objects.bulk_create(
-            [LeadNameToken(workspace=workspace, lead=lead, token=token) for token in tokens]
+            [
+                LeadNameToken(
+                    workspace=workspace, lead=lead, token=token, lead_created_at=lead.created_at
+                )
+                for token in tokens
+            ]
         )
 
 

@@ -154,9 +154,10 @@ def test_a_page_of_50_leads_takes_two_queries(
     with django_assert_num_queries(2):  # leads with stage and owner, then their tags
         page = leads_list(workspace=world.a, viewer=_owner(), filters=LeadFilters(), limit=50)
         rows = [
-            (lead.stage.name, getattr(lead.owner, "user", None), list(lead.tags.all()))
+            (lead.stage.name, getattr(lead.owner, "user", None), lead.listed_tags)
             for lead in page.items
         ]
     assert len(rows) == 50
     assert all(user == world.bob for _stage, user, _tags in rows)
+    assert all([tag.name for tag in tags][1:] == ["hot"] for _stage, _user, tags in rows)
     assert page.next_cursor is not None
