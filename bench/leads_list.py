@@ -270,7 +270,7 @@ def _in_process(fixture: Fixture, *, runs: int, explain: bool) -> None:
     def name() -> str:
         return rng.choice(bench.FIRST_NAMES)
 
-    def api_search(q: str) -> Callable[[], object]:
+    def api_search(q: str) -> Callable[[], Any]:
         body = json.dumps({"q": q})
         return lambda: checked(
             api.post("/api/v1/leads/search", body, content_type="application/json")
@@ -362,7 +362,7 @@ def _over_http(
     def searches(make: Callable[[], str]) -> list[tuple[str, bytes | None]]:
         return [("", json.dumps({"q": make()}).encode()) for _ in range(5_000)]
 
-    routes = [
+    routes: list[tuple[str, str, dict[str, str], list[tuple[str, bytes | None]]]] = [
         ("GET /api/v1/leads (first page)", "/api/v1/leads", api, [("", None)]),
         (
             "POST /api/v1/leads/search (phone)",

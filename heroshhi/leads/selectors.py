@@ -353,9 +353,11 @@ def leads_list(
         if after:
             leads = keyset_after(leads, *decode_cursor(after))
         at, key = _ordering(leads)
+        tags = Prefetch("tags", Tag.objects.order_by("name"), to_attr="listed_tags")
         rows = list(
+            # Lead declares listed_tags for its readers, which the stubs' plugin sees twice.
             leads.select_related("stage", "owner__user")
-            .prefetch_related(Prefetch("tags", Tag.objects.order_by("name"), to_attr="listed_tags"))
+            .prefetch_related(tags)  # type: ignore[no-redef]
             .order_by(f"-{at}", f"-{key}")[: limit + 1]
         )
     more = len(rows) > limit

@@ -5,6 +5,7 @@ creep back in: each count is asserted exactly and holds for 2 leads as for 12.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -39,7 +40,7 @@ def leads(request, make_lead, bob_member, django_capture_on_commit_callbacks):
     return request.param
 
 
-def _queries(call) -> tuple[int, object]:
+def _queries(call) -> tuple[int, Any]:
     call()  # warm: a first request may save its session or create default stages
     with CaptureQueriesContext(connection) as captured:
         response = call()
