@@ -224,9 +224,8 @@ def row_consent(values: dict[str, str]) -> RowConsent | None:
         given = None
     if given is None:
         raise RowError([("consent_date", _("Enter a date as YYYY-MM-DD."))])
-    if given > timezone.localdate():
-        raise RowError([("consent_date", _("Consent cannot be given in the future."))])
-    # A day, not a moment: the start of that day where the business is.
+    # A day, not a moment: the start of that day where the business is. Its bounds are
+    # consent's own, checked where the import records it.
     return RowConsent(given_at=timezone.make_aware(datetime.combine(given, time.min)))
 
 

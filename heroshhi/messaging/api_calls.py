@@ -16,6 +16,7 @@ from heroshhi.leads.models import Lead
 from heroshhi.leads.services.sensitive_reads import lead_record_view
 from heroshhi.leads.validation import NOTE_MAX
 from heroshhi.messaging.calls import (
+    CALL_MAX_AGE_DAYS,
     MAX_DURATION_SECONDS,
     RECORDING_URL_MAX,
     call_log,
@@ -30,7 +31,10 @@ router = Router(tags=["calls"])
 
 class CallIn(InputSchema):
     direction: str = Field(max_length=column_max(Call, "direction"), description="in or out")
-    started_at: datetime = Field(description="ISO 8601 with a time zone")
+    started_at: datetime = Field(
+        description="ISO 8601 with a time zone; not in the future (5 minutes of clock skew "
+        f"allowed) and at most {CALL_MAX_AGE_DAYS} days back, otherwise 422."
+    )
     duration_seconds: int = Field(0, ge=0, le=MAX_DURATION_SECONDS)
     outcome: str = Field(
         max_length=column_max(Call, "outcome"),

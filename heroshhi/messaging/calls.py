@@ -6,7 +6,7 @@ call's id, direction, outcome and duration only.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor, ActorType
+from heroshhi.core.instants import past_instant_problem
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import validation
 from heroshhi.leads.models import Lead, TimelineEvent
@@ -30,8 +31,10 @@ from heroshhi.workspaces.permissions import Capability, require_capability
 
 MAX_DURATION_SECONDS = 24 * 60 * 60
 RECORDING_URL_MAX = 2000
-# Clocks differ a little; a call logged as starting a few minutes from now is still fine.
-FUTURE_SLACK = timedelta(minutes=5)
+# How far back a call may be logged by hand or API: calls are logged after the fact, the
+# same day or after a few days away. An older start is a typing error, and it would pull the
+# lead's activity and timeline back by months.
+CALL_MAX_AGE_DAYS = 30
 _LOGGABLE_OUTCOMES = frozenset(Call.Outcome.values) - {Call.Outcome.IN_PROGRESS}
 
 
@@ -90,14 +93,10 @@ def _clean(
         outcome in _LOGGABLE_OUTCOMES,
         _("Choose connected, no answer, busy, failed or voicemail."),
     )
-    aware = isinstance(started_at, datetime) and timezone.is_aware(started_at)
-    check("started_at", aware, _("Give the start time with a time zone."))
-    if aware:
-        check(
-            "started_at",
-            started_at <= timezone.now() + FUTURE_SLACK,
-            _("A call cannot start in the future."),
-        )
+    if not isinstance(started_at, datetime):
+        check("started_at", False, _("Give the start time with a time zone."))
+    elif problem := past_instant_problem(started_at, max_age_days=CALL_MAX_AGE_DAYS):
+        check("started_at", False, problem)
     check(
         "duration_seconds",
         isinstance(duration_seconds, int) and 0 <= duration_seconds <= MAX_DURATION_SECONDS,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.core.forms import PlainTextForm
+from heroshhi.core.instants import past_instant_problem
 from heroshhi.leads.forms import member_label
 from heroshhi.leads.validation import NOTE_MAX
+from heroshhi.messaging.calls import CALL_MAX_AGE_DAYS
 from heroshhi.messaging.models import Call
 from heroshhi.workspaces.models import Membership
 
@@ -111,7 +113,7 @@ class CallLogForm(PlainTextForm):
     )
     started_at = forms.DateTimeField(
         label=_("Started at"),
-        help_text=_("Indian time."),
+        help_text=format_lazy(_("Indian time, at most {days} days ago."), days=CALL_MAX_AGE_DAYS),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     duration = forms.CharField(
@@ -133,8 +135,8 @@ class CallLogForm(PlainTextForm):
 
     def clean_started_at(self) -> datetime:
         started: datetime = self.cleaned_data["started_at"]
-        if started > timezone.now() + timedelta(minutes=5):
-            raise ValidationError(_("A call cannot start in the future."))
+        if problem := past_instant_problem(started, max_age_days=CALL_MAX_AGE_DAYS):
+            raise ValidationError(problem)
         return started
 
     def clean_duration(self) -> int:

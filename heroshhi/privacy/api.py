@@ -27,6 +27,7 @@ from heroshhi.privacy.errors import PrivacyActionRefused
 from heroshhi.privacy.models import PrivacyRequest
 from heroshhi.privacy.services.requests import (
     EVIDENCE_MAX,
+    RECEIVED_MAX_AGE_DAYS,
     privacy_request_complete,
     privacy_request_create,
     privacy_request_reject,
@@ -49,7 +50,10 @@ class PrivacyRequestIn(InputSchema):
         None, description="Objections only: what the person objects to."
     )
     received_at: datetime | None = Field(
-        None, description="When the request reached you (default: now); sets the due date."
+        None,
+        description="When the request reached you (default: now); sets the due date. With a "
+        f"time zone, not in the future (5 minutes of clock skew allowed) and at most "
+        f"{RECEIVED_MAX_AGE_DAYS} days back, the statutory response period; otherwise 422.",
     )
     evidence: str | None = Field(None, max_length=EVIDENCE_MAX)
 

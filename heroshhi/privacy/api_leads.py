@@ -131,7 +131,10 @@ class ConsentIn(InputSchema):
         "", max_length=40, description="A label of the wording the contact saw, e.g. 2026-02."
     )
     given_at: datetime | None = Field(
-        None, description="When the contact agreed (default: now). Grants only."
+        None,
+        description="When the contact agreed (default: now). Grants only. With a time zone, "
+        f"not in the future (5 minutes of clock skew allowed) and at most "
+        f"{consent.CONSENT_MAX_AGE_DAYS} days (3 years) back; otherwise 422.",
     )
 
 

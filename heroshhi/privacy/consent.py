@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -31,6 +31,7 @@ from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.metadata import looks_personal
 from heroshhi.audit.services import AuditRecord, audit_record_many
 from heroshhi.core.actors import Actor, ActorType
+from heroshhi.core.instants import clean_past_instant
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, TimelineEvent
 from heroshhi.leads.selectors import lead_is_visible, viewer_for
@@ -42,6 +43,10 @@ from heroshhi.workspaces.permissions import Capability, require_capability
 CONSENT_AUDIT_ACTION = AuditAction.CONSENT_RECORDED
 _NOTICE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}")
 HISTORY_LIMIT = 200
+# How far back a consent may be dated (an import from an earlier system, a paper form): three
+# years. Anything older is far likelier a typing error than a consent, and consent that old
+# predates the notice versions we record, so it is asked again rather than back-dated.
+CONSENT_MAX_AGE_DAYS = 3 * 365
 
 
 def _check_actor(*, workspace: Workspace, actor: Actor, lead: Lead, capability: Capability) -> None:
@@ -84,11 +89,7 @@ def _clean_notice_version(value: object) -> str:
 def _clean_given_at(value: datetime | None, now: datetime) -> datetime:
     if value is None:
         return now
-    if timezone.is_naive(value):
-        raise ValidationError({"given_at": [_("Give the time with its time zone.")]})
-    if value > now + timedelta(minutes=5):
-        raise ValidationError({"given_at": [_("Consent cannot be given in the future.")]})
-    return value
+    return clean_past_instant(value, field="given_at", max_age_days=CONSENT_MAX_AGE_DAYS, now=now)
 
 
 def _append(

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from heroshhi.core.forms import PlainTextForm
 from heroshhi.leads.validation import NAME_MAX
 from heroshhi.privacy.models import ConsentRecord, Incident, PrivacyRequest
 from heroshhi.privacy.services.holidays import HOLIDAY_NAME_MAX
-from heroshhi.privacy.services.requests import EVIDENCE_MAX, MESSAGE_MAX
+from heroshhi.privacy.services.requests import EVIDENCE_MAX, MESSAGE_MAX, RECEIVED_MAX_AGE_DAYS
 
 _ANY = [("", _("Any"))]
 
@@ -57,7 +58,13 @@ class RequestCreateForm(PlainTextForm):
     received_at = forms.DateTimeField(
         label=_("Received at"),
         required=False,
-        help_text=_("Indian time. Leave empty for now. The request is due 2 business days later."),
+        help_text=format_lazy(
+            _(
+                "Indian time, at most {days} days ago. Leave empty for now. The request is due "
+                "2 business days later."
+            ),
+            days=RECEIVED_MAX_AGE_DAYS,
+        ),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     evidence = forms.CharField(

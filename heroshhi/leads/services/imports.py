@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.audit.services import audit_record
 from heroshhi.core.actors import Actor
+from heroshhi.core.instants import past_instant_problem
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import custom_fields
 from heroshhi.leads.export import BOM, neutralise
@@ -46,7 +47,7 @@ from heroshhi.leads.importing import (
 from heroshhi.leads.models import ImportMapping, LeadImport, Stage
 from heroshhi.leads.services.batch import IMPORT_BATCH_MAX, ItemStatus, LeadItem, leads_create_many
 from heroshhi.leads.services.stages import stages_ensure_defaults
-from heroshhi.privacy.consent import consents_grant_many
+from heroshhi.privacy.consent import CONSENT_MAX_AGE_DAYS, consents_grant_many
 from heroshhi.privacy.models import ConsentRecord
 from heroshhi.workspaces.models import Membership, Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -217,9 +218,14 @@ def _import_chunk(
         except RowError as exc:
             outcomes.append(exc.problems)
             continue
+        dated = consent.given_at if consent is not None else None
+        problem = past_instant_problem(dated, max_age_days=CONSENT_MAX_AGE_DAYS) if dated else None
+        if problem:
+            outcomes.append([("consent_date", problem)])
+            continue
         items.append((position, item))
         if consent is not None:
-            consents[position] = consent.given_at
+            consents[position] = dated
         outcomes.append(True)  # replaced by the batch result below
     if not items:
         return outcomes

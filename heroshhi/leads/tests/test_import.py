@@ -108,24 +108,31 @@ def test_a_consent_column_records_marketing_consent_from_the_import(world, alice
     from heroshhi.privacy.consent import has_marketing_consent
     from heroshhi.privacy.models import ConsentRecord
 
+    last_year = (timezone.localdate() - timedelta(days=300)).isoformat()
+    too_old = (timezone.localdate() - timedelta(days=3 * 365 + 2)).isoformat()
     data = (
         "name,phone,whatsapp opt-in,consent date\n"
-        "Asha,+919876500011,Yes,2026-03-14\n"
+        f"Asha,+919876500011,Yes,{last_year}\n"
         "Ravi,+919876500012,opted in,\n"
         "Meera,+919876500013,no,\n"
         "Kabir,+919876500014,maybe,\n"
         "Isha,+919876500015,yes,14/03/2026\n"
         "Dev,+919876500016,yes,2999-01-01\n"
+        f"Om,+919876500017,yes,{too_old}\n"
     )
 
     done = _run(world, alice, data.encode())
 
-    assert (done.created, done.failed) == (3, 3)
-    assert {(row["row"], row["column"]) for row in _report(done)} == {
+    assert (done.created, done.failed) == (3, 4)
+    report = {(row["row"], row["column"]): row["problem"] for row in _report(done)}
+    assert set(report) == {
         ("5", "whatsapp opt-in"),
         ("6", "consent date"),
         ("7", "consent date"),
+        ("8", "consent date"),
     }
+    assert report[("7", "consent date")] == "This time is in the future."
+    assert report[("8", "consent date")] == "This time is more than 1095 days ago."
     with workspace_scope(world.a):
         leads = {lead.name: lead for lead in Lead.objects.all()}
         records = {r.lead_id: r for r in ConsentRecord.objects.all()}
@@ -135,7 +142,7 @@ def test_a_consent_column_records_marketing_consent_from_the_import(world, alice
     assert not has_marketing_consent(workspace=world.a, lead=leads["Meera"])
     asha = records[leads["Asha"].pk]
     assert asha.source == ConsentRecord.Source.IMPORT
-    assert timezone.localtime(asha.given_at).date().isoformat() == "2026-03-14"
+    assert timezone.localtime(asha.given_at).date().isoformat() == last_year
     assert records[leads["Ravi"].pk].given_at >= done.created_at
     assert AuditEvent.objects.filter(action="consent_recorded").count() == 2
 

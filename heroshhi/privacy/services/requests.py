@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from heroshhi.audit.actions import AuditAction
 from heroshhi.core.actors import Actor
 from heroshhi.core.crypto import EMAIL, PHONE, blind_index
+from heroshhi.core.instants import clean_past_instant
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads import validation
 from heroshhi.leads.models import CustomField, Lead
@@ -48,6 +49,10 @@ RECTIFIABLE_FIELDS = frozenset(
     {"name", "phone", "email", "description", "source_details", "stage", "owner", "tags"}
     | {"deal_value"}
 )
+# How far back staff may date a request's receipt: the longest statutory response period we
+# answer to (GDPR's one month). An older date gives a deadline already past under every law,
+# which hides a typing error rather than recording a real late request.
+RECEIVED_MAX_AGE_DAYS = 30
 
 
 @transaction.atomic
@@ -64,7 +69,8 @@ def privacy_request_create(
 ) -> PrivacyRequest:
     """A request staff received (dashboard, e-mail) or an API client records, about a lead.
 
-    Due 2 business days after ``received_at`` (default: now); see business_days.py."""
+    Due 2 business days after ``received_at`` (default: now, at most
+    ``RECEIVED_MAX_AGE_DAYS`` back); see business_days.py."""
     require_manage(actor)
     request_type = clean_choice(
         type,
@@ -82,9 +88,11 @@ def privacy_request_create(
     note = clean_text(evidence, field="evidence", max_length=EVIDENCE_MAX)
     if lead is None or lead.workspace_id != workspace.pk:
         raise ValidationError({"lead": [_("Choose the lead the request is about.")]})
-    received = received_at or timezone.now()
-    if timezone.is_naive(received):
-        raise ValidationError({"received_at": [_("Give the time with its time zone.")]})
+    received = timezone.now()
+    if received_at is not None:
+        received = clean_past_instant(
+            received_at, field="received_at", max_age_days=RECEIVED_MAX_AGE_DAYS
+        )
     with workspace_scope(workspace):
         request = new_request(
             workspace=workspace,

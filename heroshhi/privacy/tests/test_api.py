@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from conftest import World
 from heroshhi.core.actors import Actor
@@ -18,6 +20,10 @@ from heroshhi.privacy.tests.conftest import EMAIL, MESSAGE_IN, NAME, Person, iss
 from heroshhi.workspaces.permissions import Role
 
 pytestmark = pytest.mark.django_db
+
+
+def _days_ago(days: float) -> str:
+    return (timezone.now() - timedelta(days=days)).isoformat()
 
 
 def _post(client, url, body=None, headers=None):
@@ -66,6 +72,40 @@ def test_create_refuses_bad_input_with_the_envelope(client, world, person):
     assert unknown.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    ("received_at", "problem"),
+    [
+        ("2099-06-01T10:00:00+05:30", "in the future"),
+        (_days_ago(-0.01), "in the future"),  # 15 minutes ahead: more than the clock skew
+        (_days_ago(31), "more than 30 days ago"),
+        ("2026-01-01T10:00:00", "time zone"),
+    ],
+)
+def test_create_refuses_a_received_at_that_would_move_the_deadline(
+    client, world, person, received_at, problem
+):
+    response = _post(
+        client,
+        "/api/v1/privacy-requests",
+        {"type": "access", "lead": str(person.lead.pk), "received_at": received_at},
+        issue_key(world.a),
+    )
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert problem in " ".join(error["fields"]["received_at"])
+    with workspace_scope(world.a):
+        assert not PrivacyRequest.objects.exists()
+
+
+def test_create_takes_a_received_at_within_the_bounds(client, world, person):
+    headers = issue_key(world.a)
+    lead = str(person.lead.pk)
+    for received_at in (_days_ago(29.9), _days_ago(-0.002)):  # 29.9 days back, 3 min ahead
+        body = {"type": "access", "lead": lead, "received_at": received_at}
+        assert _post(client, "/api/v1/privacy-requests", body, headers).status_code == 201
+
+
 def test_list_filters_and_retrieve(client, world, person):
     headers = issue_key(world.a)
     lead = str(person.lead.pk)
@@ -73,7 +113,7 @@ def test_list_filters_and_retrieve(client, world, person):
     _post(
         client,
         "/api/v1/privacy-requests",
-        {"type": "restriction", "lead": lead, "received_at": "2024-01-01T10:00:00+05:30"},
+        {"type": "restriction", "lead": lead, "received_at": _days_ago(10)},
         headers,
     )
     everything = client.get("/api/v1/privacy-requests", **headers).json()

@@ -3,7 +3,9 @@ workspace's holidays, in the workspace's time zone; and the due-soon / overdue s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,6 +31,14 @@ def ist(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 
 def end_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=IST)
+
+
+@pytest.fixture
+def june_2025() -> Iterator[None]:
+    """The clock on Monday 9 June 2025, so requests of that week are in the recent past
+    that a receipt may be dated to."""
+    with mock.patch("django.utils.timezone.now", return_value=ist(2025, 6, 9, 12)):
+        yield
 
 
 # 2025-06-06 is a Friday.
@@ -87,7 +97,7 @@ def test_a_closed_request_is_never_overdue():
     assert sla_state(ist(2026, 1, 1), due, closed=True, holidays=NO_HOLIDAYS, tz=IST) == "closed"
 
 
-def test_a_request_uses_the_workspaces_holidays(world: World, alice: Actor):
+def test_a_request_uses_the_workspaces_holidays(world: World, alice: Actor, june_2025: None):
     holiday_add(workspace=world.a, actor=alice, day=date(2025, 6, 9), name="Bakrid")
     lead = lead_create(
         workspace=world.a, actor=alice, name="A", phone=None, email=None, source="manual"
@@ -121,7 +131,9 @@ def test_a_request_uses_the_workspaces_holidays(world: World, alice: Actor):
     assert theirs.due_at == end_of(date(2025, 6, 10))
 
 
-def test_a_holiday_added_later_does_not_move_a_deadline_already_set(world: World, alice: Actor):
+def test_a_holiday_added_later_does_not_move_a_deadline_already_set(
+    world: World, alice: Actor, june_2025: None
+):
     lead = lead_create(
         workspace=world.a, actor=alice, name="A", phone=None, email=None, source="manual"
     ).lead
@@ -138,7 +150,9 @@ def test_a_holiday_added_later_does_not_move_a_deadline_already_set(world: World
     assert request.due_at == end_of(date(2025, 6, 10))
 
 
-def test_the_list_marks_overdue_and_due_soon_and_filters_overdue(world: World, alice: Actor):
+def test_the_list_marks_overdue_and_due_soon_and_filters_overdue(
+    world: World, alice: Actor, june_2025: None
+):
     lead = lead_create(
         workspace=world.a, actor=alice, name="A", phone=None, email=None, source="manual"
     ).lead

@@ -106,6 +106,24 @@ def test_bad_input_is_refused_and_nothing_is_written(world, alice, charlie, lead
         assert not ConsentRecord.objects.exists()
 
 
+def test_the_api_refuses_consent_dated_beyond_its_bounds(client, world, lead):
+    headers = issue_key(world.a)
+    url = f"/api/v1/leads/{lead.pk}/consent"
+    for given_at, problem in (
+        (timezone.now() - timedelta(days=3 * 365 + 1), "more than 1095 days ago"),
+        (timezone.now() + timedelta(days=400), "in the future"),
+    ):
+        body = {"status": "granted", "source": "form", "given_at": given_at.isoformat()}
+        response = client.post(url, body, content_type="application/json", **headers)
+        assert response.status_code == 422, response.content
+        assert problem in response.json()["error"]["fields"]["given_at"][0]
+    with workspace_scope(world.a):
+        assert not ConsentRecord.objects.exists()
+    two_years = timezone.now() - timedelta(days=2 * 365)
+    body = {"status": "granted", "source": "form", "given_at": two_years.isoformat()}
+    assert client.post(url, body, content_type="application/json", **headers).status_code == 201
+
+
 def test_the_lead_panel_records_and_withdraws_consent(client, world, lead):
     client.login(email=world.alice.email, password=PASSWORD)
     detail = reverse("leads:detail", kwargs={"slug": world.a.slug, "lead_id": lead.pk})

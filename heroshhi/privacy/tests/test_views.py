@@ -4,6 +4,7 @@ with confirmation and receipt, rectification), holidays, reminders; who may see 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,6 +92,28 @@ def test_a_bad_new_request_keeps_what_was_typed(signed_in, world, person):
     )
     assert unknown.status_code == 400
     assert "lead" in unknown.context["form"].errors
+
+
+@pytest.mark.parametrize(
+    ("received", "problem"),
+    [("2099-06-01T10:00", "This time is in the future."), ("2020-06-01T10:00", "30 days ago")],
+)
+def test_the_form_refuses_a_receipt_date_that_moves_the_deadline(
+    signed_in, world, person, received, problem
+):
+    response = signed_in.post(
+        _url(world, "request_new"),
+        {
+            "lead": str(person.lead.pk),
+            "type": "access",
+            "channel": "email",
+            "received_at": received,
+        },
+    )
+    assert response.status_code == 400
+    assert problem in " ".join(response.context["form"].errors["received_at"])
+    with workspace_scope(world.a):
+        assert not PrivacyRequest.objects.exists()
 
 
 def test_erasure_asks_for_confirmation_then_shows_the_receipt(signed_in, world, alice, person):
@@ -196,7 +219,9 @@ def test_reminders_go_to_owners_once_and_can_be_dismissed(signed_in, world, alic
 
 def test_a_request_due_within_a_business_day_is_reminded_as_due_soon(world, alice, person):
     # Received Friday → due Tuesday; on Monday it is due soon.
-    _request(world, alice, person, received_at=datetime(2030, 6, 7, 18, tzinfo=IST))
+    friday = datetime(2030, 6, 7, 18, tzinfo=IST)
+    with mock.patch("django.utils.timezone.now", return_value=friday):
+        _request(world, alice, person, received_at=friday)
     assert privacy_reminders_send(now=datetime(2030, 6, 8, 12, tzinfo=IST)) == 0
     assert privacy_reminders_send(now=datetime(2030, 6, 10, 9, tzinfo=IST)) == 1
     with workspace_scope(world.a):

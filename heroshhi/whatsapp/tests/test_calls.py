@@ -176,6 +176,36 @@ def test_the_api_answers_bad_input_with_the_error_envelope(client, world, lead):
     }
 
 
+@pytest.mark.parametrize(
+    ("started", "problem"),
+    [
+        (timedelta(days=365 * 70), "in the future"),
+        (timedelta(minutes=20), "in the future"),
+        (-timedelta(days=31), "more than 30 days ago"),
+    ],
+)
+def test_the_api_refuses_a_start_outside_the_logging_bounds(client, world, lead, started, problem):
+    body = {
+        "direction": "in",
+        "started_at": (timezone.now() + started).isoformat(),
+        "outcome": "busy",
+    }
+    response = client.post(
+        f"/api/v1/leads/{lead.pk}/calls",
+        body,
+        content_type="application/json",
+        **issue_key(world.a),
+    )
+    assert response.status_code == 422, response.content
+    assert problem in response.json()["error"]["fields"]["started_at"][0]
+    with workspace_scope(world.a):
+        assert not Call.objects.exists()
+
+
+def test_a_call_of_29_days_ago_is_still_logged(world, alice, lead):
+    assert _log(world, alice, lead, started_at=timezone.now() - timedelta(days=29)).pk
+
+
 def test_another_workspaces_key_cannot_see_or_log_calls(client, world, lead):
     headers = issue_key(world.b)
     url = f"/api/v1/leads/{lead.pk}/calls"

@@ -509,6 +509,23 @@ def test_a_call_is_logged_through_the_form(client, world, wa_lead):
     assert "Write minutes, or minutes:seconds" in page
 
 
+def test_the_call_form_refuses_a_start_more_than_30_days_ago(client, world, wa_lead):
+    _login(client, world.alice)
+    started = timezone.localtime() - timedelta(days=45)
+    response = client.post(
+        _url("lead_call_log", world, lead_id=wa_lead.pk),
+        {
+            "direction": "out",
+            "outcome": "connected",
+            "started_at": started.strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert response.status_code == 400
+    assert "This time is more than 30 days ago." in response.content.decode()
+    with workspace_scope(world.a):
+        assert not Call.objects.filter(lead=wa_lead).exists()
+
+
 def test_charlie_cannot_log_calls_or_read_the_panel_of_alices_lead(client, world, wa_lead):
     _login(client, world.charlie)
     assert client.get(_url("lead_panel", world, lead_id=wa_lead.pk)).status_code == 404
