@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import Field
 
 from heroshhi.core.actors import ActorType
 from heroshhi.leads.selectors import viewer_for
@@ -32,6 +33,10 @@ class OptOutRecordOut(Schema):
     status: str
     method: str
     trigger: str
+    rule: str = Field(
+        description="For a keyword reply, the matcher rule that decided: exact, or the "
+        "tolerances used (filler, letters, spelling, tail) joined with +. Empty otherwise."
+    )
     channel: uuid.UUID | None
     actor_type: str
     actor_id: str | None
@@ -52,6 +57,7 @@ def _record_out(row: LedgerRow) -> OptOutRecordOut:
         status=record.status,
         method=record.method,
         trigger=record.trigger,
+        rule=record.rule,
         channel=record.channel_id_ref,
         actor_type=record.actor_type,
         actor_id=(record.actor_id or None) if record.actor_type in _NAMED_ACTORS else None,

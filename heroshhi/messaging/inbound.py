@@ -463,6 +463,7 @@ def _apply_keyword(
         trigger=match.keyword,
         event_key=f"kw:{item.provider_message_id}"[:128],
         occurred_at=item.timestamp,
+        rule=match.rule,
     )
     if not changed:
         return

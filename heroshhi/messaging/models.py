@@ -222,6 +222,9 @@ class OptOutRecord(WorkspaceOwned):
     # The normalised keyword that triggered it ("stop", "band karo"), or a provider signal
     # such as "user_preferences:stop" / "error:131050". Never the whole message.
     trigger = models.CharField(max_length=60, blank=True)
+    # For a keyword reply, the matcher rule that decided ("exact", "filler+tail"): a short
+    # code from the matcher, never message text, so a disputed opt-out can be explained.
+    rule = models.CharField(max_length=40, blank=True)
     channel_id_ref = models.UUIDField(null=True, blank=True)
     actor_type = models.CharField(max_length=20)
     actor_id = models.CharField(max_length=64, blank=True)

@@ -171,6 +171,7 @@ def _append(
     channel_id: object = None,
     event_key: str = "",
     occurred_at: datetime | None = None,
+    rule: str = "",
 ) -> bool:
     """Write one record and its audit entry; True when the contact's state changed.
 
@@ -190,6 +191,7 @@ def _append(
                 status=status,
                 method=method,
                 trigger=trigger[:60],
+                rule=rule,
                 channel_id_ref=channel_id,
                 actor_type=actor.type.value,
                 actor_id=actor.id or "",
@@ -223,6 +225,7 @@ def _append(
         metadata={
             "method": method,
             "trigger": record.trigger,
+            "rule": record.rule,
             "record": str(record.pk),
             "leads": len(leads),
             "changed": before.opted_out != opted_out_now,
@@ -243,12 +246,14 @@ def record_from_contact(
     trigger: str,
     event_key: str = "",
     occurred_at: datetime | None = None,
+    rule: str = "",
 ) -> bool:
     """A contact's own opt-out or opt-in (keyword reply, WhatsApp preference, error 131050).
 
     ``event_key`` makes a redelivered webhook harmless; pass the wamid or a digest of the
     preference event, never a phone number. ``occurred_at`` is when the contact acted, as
-    the provider says. True when the contact's state changed.
+    the provider says; ``rule`` is the keyword matcher's rule for a keyword reply. True when
+    the contact's state changed.
     """
     keys = contact_keys(workspace=workspace, phone=phone, wa_user=wa_user)
     if not keys:
@@ -265,6 +270,7 @@ def record_from_contact(
             channel_id=channel_id,
             event_key=event_key,
             occurred_at=occurred_at,
+            rule=rule,
         )
 
 

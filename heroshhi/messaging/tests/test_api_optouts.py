@@ -190,9 +190,11 @@ def test_each_item_says_who_acted_without_personal_data(
     assert api["actor_type"] == "api_key"
     assert api["actor_id"] == ledger.api_key_id
     assert set(keyword) == {
-        "id", "status", "method", "trigger", "channel", "actor_type", "actor_id",
+        "id", "status", "method", "trigger", "rule", "channel", "actor_type", "actor_id",
         "occurred_at", "created_at", "lead",
     }  # fmt: skip
+    assert keyword["rule"] == ""  # written without the matcher
+    assert api["rule"] == ""
 
 
 def test_no_phone_number_blind_index_or_event_key_is_in_the_answer(

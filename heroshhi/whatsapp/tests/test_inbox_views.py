@@ -20,12 +20,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import PASSWORD
+from heroshhi.audit.models import AuditEvent
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.models import Lead, Note
+from heroshhi.leads.tests.conftest import issue_key
 from heroshhi.messaging import optout
 from heroshhi.messaging.events import Contact, InboundMessage
 from heroshhi.messaging.inbound import inbound_message_receive
-from heroshhi.messaging.models import Call, Conversation, Message
+from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord
 from heroshhi.whatsapp.models import WhatsAppChannel
 from heroshhi.whatsapp.tests.conftest import wa_digits
 from heroshhi.workspaces.models import Membership
@@ -565,3 +567,27 @@ def test_the_list_polls_and_shows_a_new_conversation_without_a_reload(
     body = fresh.content.decode()
     assert "<html" not in body
     assert "Do you deliver to Nagpur?" in body
+
+
+def test_the_ledger_records_which_matcher_rule_decided_and_shows_it(
+    client, world, wa_channel, wa_lead
+):
+    receive(wa_channel, wa_lead, "Stooop!!")
+    receive(wa_channel, wa_lead, "START")
+    receive(wa_channel, wa_lead, "stop karo plz")
+    with workspace_scope(world.a):
+        records = list(OptOutRecord.objects.order_by("created_at", "seq"))
+    assert [(r.trigger, r.rule) for r in records] == [
+        ("stop", "letters"),
+        ("start", "exact"),
+        ("stop karo", "filler+tail"),
+    ]
+    audit = AuditEvent.objects.filter(action="optout_recorded").order_by("occurred_at", "id")
+    assert sorted(event.metadata["rule"] for event in audit) == ["filler+tail", "letters"]
+
+    _login(client, world.alice)
+    page = client.get(_url("optout_ledger", world)).content.decode()
+    assert "matched by rule filler+tail" in page
+    assert "plz" not in page  # the rule, never the message text
+    listed = client.get("/api/v1/opt-outs", **issue_key(world.a)).json()["items"]
+    assert [item["rule"] for item in listed] == ["filler+tail", "exact", "letters"]
