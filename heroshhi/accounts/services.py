@@ -201,10 +201,6 @@ def login_failure_record(
     )
 
 
-# The reason of the ``authn_lockout`` event that records an owner ending a member's lock.
-LOCKOUT_RELEASED_BY_OWNER = "released_by_owner"
-
-
 @transaction.atomic
 def lockout_record(*, user: User | None, throttle: str) -> None:
     """Audit the start of a cool-off (``throttle`` names which one, see ``lockout``)."""
@@ -245,10 +241,9 @@ def member_sign_in_unlock(*, workspace: Workspace, actor: Actor, member: User) -
     audit_record(
         workspace=workspace,
         actor=actor,
-        action=AuditAction.AUTHN_LOCKOUT,
+        action=AuditAction.AUTHN_LOCKOUT_RELEASED,
         outcome=Outcome.SUCCESS,
         target=_user_target(member),
-        reason=LOCKOUT_RELEASED_BY_OWNER,
     )
     transaction.on_commit(partial(lockout.account_release, email=member.email))
 

@@ -16,6 +16,8 @@ class AuditAction(StrEnum):
     AUTHN_LOGIN_SUCCESS = "authn_login_success"
     AUTHN_LOGIN_FAIL = "authn_login_fail"
     AUTHN_LOCKOUT = "authn_lockout"
+    # An owner ended a member's sign-in lock: a decision by a person, not a throttle firing.
+    AUTHN_LOCKOUT_RELEASED = "authn_lockout_released"
     AUTHN_LOGOUT = "authn_logout"
     # Event names, not secrets (the linter sees "password" in them).
     AUTHN_PASSWORD_CHANGE = "authn_password_change"  # noqa: S105
