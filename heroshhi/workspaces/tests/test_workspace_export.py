@@ -390,3 +390,45 @@ def test_the_file_waiting_on_disk_is_encrypted_with_the_workspace_key(
     elsewhere = f"workspace_export:{uuid.uuid4()}"
     with pytest.raises(DecryptionError):
         b"".join(decrypted_chunks(io.BytesIO(stored), workspace_id=world.a.pk, label=elsewhere))
+
+
+@pytest.mark.audit_queue
+def test_the_export_pages_through_linked_audit_events_and_skips_queued_ones(
+    world, alice, django_capture_on_commit_callbacks
+):
+    from heroshhi.audit import sequencer
+
+    chain = str(world.a.pk)
+    for n in range(4):
+        lead_create(
+            workspace=world.a,
+            actor=alice,
+            name=f"Lead {n}",
+            phone=None,
+            email=None,
+            source="manual",
+        )
+    assert sequencer.link_pending(chain) > 0
+    linked = list(
+        AuditEvent.objects.filter(chain=chain, seq__isnull=False)
+        .order_by("seq")
+        .values_list("seq", flat=True)
+    )
+    lead_create(
+        workspace=world.a, actor=alice, name="Late", phone=None, email=None, source="manual"
+    )
+    queued = AuditEvent.objects.filter(chain=chain, seq__isnull=True)
+    assert queued.exists()  # still waiting for the sequencer when the export runs
+
+    # Pages of two, so the export must page by sequence more than once past the linked ones.
+    with mock.patch.object(export_build, "BATCH", 2):
+        done = _run_export(world, alice, django_capture_on_commit_callbacks)
+
+    assert done.status == WorkspaceExport.Status.READY
+    assert len(linked) > 2
+    with zipfile.ZipFile(io.BytesIO(b"".join(export_files.export_chunks(done)))) as archive:
+        events = [json.loads(line) for line in archive.read("audit_events.jsonl").splitlines()]
+    assert [event["seq"] for event in events] == linked
+    queued_ids = {str(pk) for pk in queued.values_list("pk", flat=True)}
+    assert queued_ids.isdisjoint(event["id"] for event in events)
+    assert done.counts["audit_events.jsonl"] == len(linked)
