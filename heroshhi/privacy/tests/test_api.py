@@ -76,14 +76,16 @@ def test_create_refuses_bad_input_with_the_envelope(client, world, person):
     ("received_at", "problem"),
     [
         ("2099-06-01T10:00:00+05:30", "in the future"),
-        (_days_ago(-0.01), "in the future"),  # 15 minutes ahead: more than the clock skew
-        (_days_ago(31), "more than 30 days ago"),
+        (-0.01, "in the future"),  # 15 minutes ahead: more than the clock skew
+        (31, "more than 30 days ago"),
         ("2026-01-01T10:00:00", "time zone"),
     ],
 )
 def test_create_refuses_a_received_at_that_would_move_the_deadline(
     client, world, person, received_at, problem
 ):
+    if isinstance(received_at, float | int):  # days ago, from the clock of the run
+        received_at = _days_ago(received_at)
     response = _post(
         client,
         "/api/v1/privacy-requests",
