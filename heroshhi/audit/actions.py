@@ -60,6 +60,7 @@ class AuditAction(StrEnum):
     OPTOUT_RECORDED = "optout_recorded"
     OPTIN_RECORDED = "optin_recorded"
     WEBHOOK_SIGNATURE_INVALID = "webhook_signature_invalid"
+    INBOUND_ITEM_REPLAYED = "inbound_item_replayed"
     CHANNEL_CREATED = "channel_created"
     CHANNEL_UPDATED = "channel_updated"
     CHANNEL_DELETED = "channel_deleted"

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import Field
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import error_response
 from heroshhi.core.schemas import InputSchema
 from heroshhi.messaging.models import MessageTemplate
 from heroshhi.whatsapp import selectors, services
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.whatsapp.models import FailedInboundItem, WhatsAppChannel
+from heroshhi.whatsapp.services_failed_items import ReplayOutcome, failed_item_replay
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -65,6 +69,26 @@ class TemplateOut(Schema):
     body: str
     parameter_count: int
     synced_at: datetime
+
+
+class FailedItemOut(Schema):
+    id: uuid.UUID
+    channel: uuid.UUID
+    # None once the delivery's body is no longer kept: the item cannot be replayed then.
+    delivery: uuid.UUID | None
+    path: str
+    kind: str
+    reason: str
+    state: str
+    replayable: bool
+    replay_attempts: int
+    created_at: datetime
+    replayed_at: datetime | None
+
+
+class FailedItemReplayOut(Schema):
+    outcome: Literal["replayed", "already_replayed", "failed"]
+    item: FailedItemOut
 
 
 def _context(request: HttpRequest) -> tuple[Workspace, Actor]:
@@ -120,6 +144,51 @@ def channels_create(request: HttpRequest, payload: ChannelIn) -> Status[ChannelO
     workspace, actor = _context(request)
     channel = services.channel_create(workspace=workspace, actor=actor, **payload.model_dump())
     return Status(201, _channel_out(request, channel))
+
+
+# Before the routes by channel id, which would otherwise take "failed-items" for one.
+def _failed_item_out(item: FailedInboundItem) -> FailedItemOut:
+    return FailedItemOut(
+        id=item.pk,
+        channel=item.channel_id,
+        delivery=item.delivery_id,
+        path=item.path,
+        kind=item.kind,
+        reason=item.reason,
+        state=item.state,
+        replayable=item.replayable,
+        replay_attempts=item.replay_attempts,
+        created_at=item.created_at,
+        replayed_at=item.replayed_at,
+    )
+
+
+@router.get("/failed-items", response=list[FailedItemOut])
+def failed_items_list(
+    request: HttpRequest, state: Literal["pending", "replayed"] | None = None
+) -> list[FailedItemOut]:
+    """Inbound items set aside while the rest of their delivery was stored, newest first."""
+    workspace, actor = _context(request)
+    items = selectors.failed_items_list(
+        workspace=workspace, actor_role=actor.role or "", state=state
+    )
+    return [_failed_item_out(item) for item in items]
+
+
+@router.post("/failed-items/{item_id}/replay", response=FailedItemReplayOut)
+def failed_items_replay(request: HttpRequest, item_id: str) -> FailedItemReplayOut | JsonResponse:
+    """Read the item again from its delivery and apply it. Idempotent: a replayed item
+    answers ``already_replayed``; one that fails again answers ``failed`` with the new
+    reason on the item. 409 when the delivery's body is no longer kept."""
+    workspace, actor = _context(request)
+    replay = failed_item_replay(workspace=workspace, actor=actor, item_id=item_id)
+    if replay.outcome == ReplayOutcome.GONE:
+        return error_response(
+            409,
+            "failed_item.body_gone",
+            _("This item can no longer be replayed: its delivery is no longer kept."),
+        )
+    return FailedItemReplayOut(outcome=replay.outcome.value, item=_failed_item_out(replay.item))
 
 
 @router.delete("/{channel_id}", response={204: None})

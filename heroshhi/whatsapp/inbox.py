@@ -13,31 +13,39 @@ on PostgreSQL). Each batch is processed in one transaction, one worker per works
 time, with inbound messages and statuses written set-based (docs/adr/0009); everything
 else goes item by item in the same transaction.
 
-Failures are sorted the way convention 8 asks:
+Failures are sorted the way convention 8 asks, one item never costing its neighbours
+(docs/adr/0017):
 
-- an item we cannot read, or one our rules refuse (``ValidationError``), is counted in the
-  summary as ``item_errors`` and never retried: it would fail the same way again;
+- an item we cannot read or whose values our columns cannot hold (the parser's
+  ``ItemError``), one our rules refuse (``ValidationError``) and one the database refuses
+  (``DataError``) would fail the same way again: it is set aside as a ``FailedInboundItem``
+  with its reason, counted in the summary as ``item_errors`` and never retried with the
+  delivery; an owner can replay it;
+- if the set-based write of a batch fails, its items are applied one by one, each in its own
+  savepoint, so only the item that fails again is left out;
 - any other exception (a lock timeout, a lost connection) leaves the delivery RECEIVED with
-  the error class in ``error``, and the sweeper tries again. A failed item does not undo
-  the others (each has its own savepoint); a crash of the whole delivery rolls all of it
-  back, to be redone in full;
+  the error class in ``error``, and the sweeper tries again; a crash of the whole delivery
+  rolls all of it back, to be redone in full;
 - after ``MAX_ATTEMPTS`` tries (each claim counts, including ones whose worker was killed)
   the delivery is marked UNPROCESSABLE with ``gave_up:…`` and the summary of what did work,
-  so a poison delivery cannot loop forever and still shows up where ops look for trouble.
+  its still failing items set aside, so a poison delivery cannot loop forever and still
+  shows up where ops look for trouble.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections import Counter
-from contextlib import nullcontext, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from heroshhi.core.bulk import rows_update
@@ -52,7 +60,7 @@ from heroshhi.messaging.events import (
     UserPreference,
 )
 from heroshhi.messaging.models import Channel
-from heroshhi.whatsapp.models import WebhookDelivery, WhatsAppChannel
+from heroshhi.whatsapp.models import FailedInboundItem, WebhookDelivery, WhatsAppChannel
 from heroshhi.whatsapp.parsing import (
     Item,
     ItemError,
@@ -106,12 +114,22 @@ def stale_deliveries_claim() -> list[uuid.UUID]:
 
 
 def webhook_deliveries_prune() -> int:
-    """Delete finished deliveries past their keeping time; RECEIVED ones are never pruned."""
+    """Delete finished deliveries past their keeping time; RECEIVED ones are never pruned.
+    One with an item waiting for replay is kept as long as an unprocessable one."""
     now = timezone.now()
     deliveries = WebhookDelivery.objects.unscoped()
-    deleted, _ = deliveries.filter(
-        status=WebhookDelivery.Status.PROCESSED, processed_at__lt=now - KEEP_PROCESSED
-    ).delete()
+    awaiting_replay = (
+        FailedInboundItem.objects.unscoped()
+        .filter(state=FailedInboundItem.State.PENDING, delivery__isnull=False)
+        .values("delivery_id")
+    )
+    deleted, _ = (
+        deliveries.filter(
+            status=WebhookDelivery.Status.PROCESSED, processed_at__lt=now - KEEP_PROCESSED
+        )
+        .exclude(pk__in=awaiting_replay)
+        .delete()
+    )
     dropped, _ = deliveries.filter(
         status=WebhookDelivery.Status.UNPROCESSABLE, processed_at__lt=now - KEEP_UNPROCESSABLE
     ).delete()
@@ -330,20 +348,38 @@ def _read(
     ready: list[dict[int, str]] = [{} for _ in parsed]
     workspace = deliveries[0].workspace if deliveries else None
     if messages and workspace is not None:
-        taken = inbound.inbound_messages_receive_many(
-            workspace=workspace, arrivals=[(channel, item) for _at, channel, item in messages]
-        )
-        for n, created in taken.items():
-            (d, i), *_rest = messages[n]
-            ready[d][i] = "messages" if created else "duplicates"
+        with _or_one_by_one("messages"):
+            taken = inbound.inbound_messages_receive_many(
+                workspace=workspace, arrivals=[(channel, item) for _at, channel, item in messages]
+            )
+            for n, created in taken.items():
+                (d, i), *_rest = messages[n]
+                ready[d][i] = "messages" if created else "duplicates"
     if updates and workspace is not None:
-        applied = statuses.statuses_apply_many(
-            workspace=workspace, updates=[(channel, item) for _at, channel, item in updates]
-        )
-        for n, outcome in applied.items():
-            (d, i), *_rest = updates[n]
-            ready[d][i] = _STATUS_KEYS[outcome]
+        with _or_one_by_one("statuses"):
+            applied = statuses.statuses_apply_many(
+                workspace=workspace, updates=[(channel, item) for _at, channel, item in updates]
+            )
+            for n, outcome in applied.items():
+                (d, i), *_rest = updates[n]
+                ready[d][i] = _STATUS_KEYS[outcome]
     return [(delivery, body, ready[d]) for d, (delivery, body) in enumerate(parsed)]
+
+
+@contextmanager
+def _or_one_by_one(what: str) -> Iterator[None]:
+    """A set-based write in its own savepoint: if the database refuses what it was given,
+    nothing of it stays and its items are left to the one-by-one path, where only the item
+    that fails again is set aside. A failure of the database itself (a lost connection, a
+    lock timeout) still crashes the batch, to be redone in full."""
+    try:
+        with transaction.atomic():
+            yield
+    except (DataError, IntegrityError) as exc:
+        logger.warning(
+            "set-based webhook write failed; applying its items one by one",
+            extra={"items": what, "error": type(exc).__name__},
+        )
 
 
 def _process(
@@ -357,35 +393,70 @@ def _process(
     if parsed.foreign_numbers:
         summary["foreign_number"] = parsed.foreign_numbers
     first_error, failure = "", ""
+    # Set aside for good (path → reason), and failing now but maybe not on a retry.
+    set_aside: dict[str, str] = {}
+    retry_may_help: dict[str, str] = {}
     for position, item in enumerate(parsed.items):
+        path = parsed.paths[position]
         if position in ready:
             summary[ready[position]] += 1
             continue
         try:
-            # A savepoint per item, so a failed one leaves the delivery's transaction usable;
-            # messages and statuses open their own.
-            with nullcontext() if isinstance(item, _SELF_CONTAINED) else transaction.atomic():
-                summary[_apply(delivery.workspace, delivery.channel.channel, item)] += 1
+            summary[item_apply(delivery.workspace, delivery.channel.channel, item)] += 1
         except ValidationError:
             summary["item_errors"] += 1
             first_error = first_error or f"rejected:{type(item).__name__}"
+            set_aside[path] = f"rejected:{type(item).__name__}"
+        except DataError:
+            summary["item_errors"] += 1
+            first_error = first_error or f"store_failed:{type(item).__name__}"
+            set_aside[path] = "store_failed:DataError"
         except Exception as exc:
             # Class names only: an exception's text may quote a value.
             summary["failed_items"] += 1
             failure = failure or f"item_failed:{type(item).__name__}:{type(exc).__name__}"
+            retry_may_help[path] = f"item_failed:{type(exc).__name__}"
             logger.warning(
                 "webhook item failed; the delivery will be retried",
                 extra={"delivery_id": str(delivery.pk), "error": type(exc).__name__},
             )
         if isinstance(item, ItemError):
             first_error = first_error or f"{item.where}:{item.reason}"
+            set_aside[path] = item.reason
     delivery.contact_keys = _contact_keys(delivery.workspace, parsed.items)
     if failure and delivery.attempts < MAX_ATTEMPTS:
+        _set_aside(delivery, set_aside)
         _keep_for_retry(delivery, failure, dict(summary))
         return delivery, WebhookDelivery.Status.RECEIVED, failure, dict(summary)
+    _set_aside(delivery, set_aside | retry_may_help)
     if failure:
         return delivery, WebhookDelivery.Status.UNPROCESSABLE, f"gave_up:{failure}", summary
     return delivery, WebhookDelivery.Status.PROCESSED, first_error, summary
+
+
+# The list an item sits in, from its path: "…changes[0].messages[1]" → "messages".
+_ITEM_LIST = re.compile(r"\.([a-z_]+)(?:\[\d+\])?$")
+
+
+def _set_aside(delivery: WebhookDelivery, reasons: dict[str, str]) -> None:
+    """Record the items left out, once however often the delivery is processed."""
+    if not reasons:
+        return
+    rows = []
+    for path, reason in reasons.items():
+        listed = _ITEM_LIST.search(path)
+        kind = listed.group(1) if listed else "entry"
+        rows.append(
+            FailedInboundItem(
+                workspace=delivery.workspace,
+                channel=delivery.channel,
+                delivery=delivery,
+                path=path[:120],
+                kind="change" if kind == "changes" else kind,
+                reason=reason[:100],
+            )
+        )
+    FailedInboundItem.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 # Items whose service does all its database work inside its own transaction.atomic().
@@ -399,8 +470,14 @@ _STATUS_KEYS = {
 }
 
 
+def item_apply(workspace: Workspace, channel: Channel, item: Item) -> str:
+    """Apply one item in its own savepoint (messages and statuses open theirs), so a
+    failed one leaves the caller's transaction usable; the summary key it counts under."""
+    with nullcontext() if isinstance(item, _SELF_CONTAINED) else transaction.atomic():
+        return _apply(workspace, channel, item)
+
+
 def _apply(workspace: Workspace, channel: Channel, item: Item) -> str:
-    """Apply one item; the summary key it counts under."""
     if isinstance(item, InboundMessage):
         received = inbound.inbound_message_receive(workspace=workspace, channel=channel, item=item)
         return "messages" if received.created else "duplicates"

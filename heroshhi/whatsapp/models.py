@@ -99,3 +99,53 @@ class WebhookDelivery(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"delivery:{self.pk}"
+
+
+class FailedInboundItem(WorkspaceOwned):
+    """One item of an inbound delivery set aside while its neighbours were stored: what it
+    was, where it sits in the body, why, and whether it has been replayed since.
+
+    It keeps no content: the item itself stays only in its delivery's encrypted body, kept
+    while the item is pending (``inbox.KEEP_UNPROCESSABLE`` at most) and removed with it by
+    an erasure; once the body is gone the item can no longer be replayed. Every later
+    inbound source keeps a table of this shape beside its own inbox (docs/adr/0017).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for replay")
+        REPLAYED = "replayed", _("Replayed")
+
+    channel = models.ForeignKey(WhatsAppChannel, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(
+        WebhookDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The item's JSON path in the delivery's body, e.g. "entry[0].changes[0].messages[1]".
+    path = models.CharField(max_length=120)
+    # The list the item came from ("messages", "statuses", "calls", …) or "change".
+    kind = models.CharField(max_length=40)
+    # A code such as "too_long:id" or "store_failed:DataError"; never a value.
+    reason = models.CharField(max_length=100)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    replay_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Processing a delivery again must not record its failed items twice.
+            models.UniqueConstraint(
+                fields=["workspace", "delivery", "path"], name="whatsapp_failed_item_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "state", "-created_at"], name="whatsapp_failed_item_list"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"failed_item:{self.pk}"
+
+    @property
+    def replayable(self) -> bool:
+        return self.state == self.State.PENDING and self.delivery_id is not None

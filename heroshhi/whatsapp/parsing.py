@@ -3,9 +3,10 @@
 One POST may hold several entries, each with several changes, each with several messages,
 statuses, preferences or calls: ``parse_delivery`` walks every level and returns one item per
 thing that happened, as the channel-neutral types of ``heroshhi.messaging.events`` (plus
-``Unknown`` and ``ItemError``, which only the inbox reads). A malformed item becomes an
-``ItemError`` and the others still count; only a body that is not a WhatsApp webhook at all
-raises ``PayloadError``.
+``Unknown`` and ``ItemError``, which only the inbox reads), each with its JSON path so a
+set-aside item can be found again in the stored body. A malformed item, or one with a value
+longer than the column it goes to (``COLUMN_BOUNDS``), becomes an ``ItemError`` and the others
+still count; only a body that is not a WhatsApp webhook at all raises ``PayloadError``.
 
 Nothing here touches the database; the items carry the contact's data only in memory.
 """
@@ -70,6 +71,13 @@ _STATUS_ALIASES = {
     "failed": "failed",
 }
 _TEXT_MAX = 4096 * 4
+# Values stored in a bounded column, by the item field they come from: longer ones are
+# refused here rather than by the database halfway through a delivery's write.
+COLUMN_BOUNDS = {
+    "provider_message_id": 128,  # Message.provider_message_id, Call.provider_call_id
+}
+# Call.duration_seconds is a PostgreSQL integer.
+_DURATION_MAX = 2**31 - 1
 
 
 class PayloadError(ValueError):
@@ -109,8 +117,14 @@ Item = (
 @dataclass(slots=True)
 class ParsedDelivery:
     items: list[Item] = field(default_factory=list)
+    # Each item's JSON path in the body, by position ("entry[0].changes[1].messages[2]").
+    paths: list[str] = field(default_factory=list)
     # Changes addressed to another phone number than the channel's (skipped).
     foreign_numbers: int = 0
+
+    def add(self, path: str, item: Item) -> None:
+        self.items.append(item)
+        self.paths.append(path)
 
 
 class _ItemInvalid(ValueError):
@@ -143,20 +157,29 @@ def parse_delivery(data: Mapping[str, Any], *, phone_number_id: str) -> ParsedDe
     for e_index, entry in enumerate(data.get("entry") or []):
         changes = entry.get("changes") if isinstance(entry, dict) else None
         if not isinstance(changes, list):
-            parsed.items.append(ItemError(f"entry[{e_index}]", "missing_changes"))
+            parsed.add(f"entry[{e_index}]", ItemError(f"entry[{e_index}]", "missing_changes"))
             continue
         for c_index, change in enumerate(changes):
             where = f"entry[{e_index}].changes[{c_index}]"
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
-                parsed.items.append(ItemError(where, "missing_value"))
+                parsed.add(where, ItemError(where, "missing_value"))
                 continue
             value = change["value"]
             number = _metadata_number(value)
             if number is not None and number != phone_number_id:
                 parsed.foreign_numbers += 1
                 continue
-            parsed.items.extend(_change_items(str(change.get("field") or ""), value, where))
+            for path, item in _change_items(str(change.get("field") or ""), value, where):
+                parsed.add(path, item)
     return parsed
+
+
+def item_at(parsed: ParsedDelivery, path: str) -> Item | None:
+    """The item read from ``path`` of the body, if the body still yields one there."""
+    for item_path, item in zip(parsed.paths, parsed.items, strict=True):
+        if item_path == path:
+            return item
+    return None
 
 
 def _metadata_number(value: Mapping[str, Any]) -> str | None:
@@ -166,7 +189,9 @@ def _metadata_number(value: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _change_items(field_name: str, value: Mapping[str, Any], where: str) -> Iterator[Item]:
+def _change_items(
+    field_name: str, value: Mapping[str, Any], where: str
+) -> Iterator[tuple[str, Item]]:
     if field_name == "messages":
         contacts = _contacts(value.get("contacts"))
         yield from _each(value, "messages", where, lambda raw: _message(raw, contacts))
@@ -181,27 +206,28 @@ def _change_items(field_name: str, value: Mapping[str, Any], where: str) -> Iter
         yield from _each(value, "statuses", where, lambda raw: Unknown("call_status"))
     elif field_name == "message_template_status_update":
         try:
-            yield _template_status(value)
+            yield where, _template_status(value)
         except _ItemInvalid as exc:
-            yield ItemError(where, str(exc))
+            yield where, ItemError(where, str(exc))
     else:
-        yield Unknown(f"field:{field_name or 'missing'}"[:60])
+        yield where, Unknown(f"field:{field_name or 'missing'}"[:60])
 
 
-def _each(value: Mapping[str, Any], key: str, where: str, read: Any) -> Iterator[Item]:
+def _each(value: Mapping[str, Any], key: str, where: str, read: Any) -> Iterator[tuple[str, Item]]:
     raw_items = value.get(key)
     if raw_items is None:
         return
     if not isinstance(raw_items, list):
-        yield ItemError(f"{where}.{key}", "not_a_list")
+        yield f"{where}.{key}", ItemError(f"{where}.{key}", "not_a_list")
         return
     for index, raw in enumerate(raw_items):
+        path = f"{where}.{key}[{index}]"
         try:
             if not isinstance(raw, dict):
                 raise _ItemInvalid("not_an_object")
-            yield read(raw)
+            yield path, read(raw)
         except _ItemInvalid as exc:
-            yield ItemError(f"{where}.{key}[{index}]", str(exc))
+            yield path, ItemError(path, str(exc))
 
 
 # Field readers ---------------------------------------------------------------------------
@@ -216,6 +242,14 @@ def _text(raw: Mapping[str, Any], key: str, *, required: bool = False) -> str | 
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _ItemInvalid(f"invalid_{key}")
     return str(value)[:_TEXT_MAX]
+
+
+def _provider_id(raw: Mapping[str, Any], key: str = "id") -> str:
+    """A provider's id for a row, refused when longer than its column."""
+    value = _text(raw, key, required=True) or ""
+    if len(value) > COLUMN_BOUNDS["provider_message_id"]:
+        raise _ItemInvalid(f"too_long:{key}")
+    return value
 
 
 def _timestamp(raw: Mapping[str, Any], key: str = "timestamp", *, required: bool = True) -> Any:
@@ -297,7 +331,7 @@ def _sender(
 
 
 def _message(raw: Mapping[str, Any], contacts: list[Contact]) -> InboundMessage:
-    wamid = _text(raw, "id", required=True)
+    wamid = _provider_id(raw)
     original_type = _text(raw, "type", required=True) or ""
     timestamp = _timestamp(raw)
     contact = _sender(raw.get("from"), raw.get("from_user_id"), contacts)
@@ -370,7 +404,7 @@ def _interactive(sub: Mapping[str, Any]) -> tuple[str | None, dict[str, Any], li
 
 
 def _status(raw: Mapping[str, Any], contacts: list[Contact]) -> StatusUpdate | Unknown:
-    wamid = _text(raw, "id", required=True)
+    wamid = _provider_id(raw)
     name = _text(raw, "status", required=True) or ""
     if raw.get("type") == "call":
         return Unknown("call_status")
@@ -413,7 +447,7 @@ def _preference(raw: Mapping[str, Any], contacts: list[Contact]) -> UserPreferen
 
 
 def _call(raw: Mapping[str, Any], contacts: list[Contact]) -> CallEvent:
-    call_id = _text(raw, "id", required=True)
+    call_id = _provider_id(raw)
     event = _text(raw, "event", required=True)
     if event not in ("connect", "terminate"):
         raise _ItemInvalid("invalid_event")
@@ -424,8 +458,10 @@ def _call(raw: Mapping[str, Any], contacts: list[Contact]) -> CallEvent:
     duration = raw.get("duration")
     try:
         duration_seconds = None if duration is None else max(0, int(duration))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _ItemInvalid("invalid_duration") from None
+    if duration_seconds is not None and duration_seconds > _DURATION_MAX:
+        raise _ItemInvalid("too_large:duration")
     return CallEvent(
         call_id=str(call_id),
         event=str(event),

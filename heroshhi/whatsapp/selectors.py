@@ -1,4 +1,4 @@
-"""Reads of WhatsApp channels and their synced templates."""
+"""Reads of WhatsApp channels, their synced templates and their set-aside inbound items."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.messaging.models import Channel, MessageTemplate
-from heroshhi.whatsapp.models import WhatsAppChannel
+from heroshhi.whatsapp.models import FailedInboundItem, WhatsAppChannel
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
 
@@ -40,3 +40,23 @@ def templates_list(
         return list(
             MessageTemplate.objects.filter(channel_id=channel.pk).order_by("name", "language", "id")
         )
+
+
+FAILED_ITEMS_SHOWN = 100
+
+
+def failed_items_list(
+    *,
+    workspace: Workspace,
+    actor_role: str,
+    state: str | None = None,
+    limit: int = FAILED_ITEMS_SHOWN,
+) -> list[FailedInboundItem]:
+    """The workspace's set-aside inbound items, newest first, for someone who manages
+    channels; ``state`` narrows them to pending or replayed ones."""
+    require_capability(actor_role, Capability.CHANNELS_MANAGE)
+    with workspace_scope(workspace):
+        items = FailedInboundItem.objects.select_related("channel__channel")
+        if state:
+            items = items.filter(state=state)
+        return list(items.order_by("-created_at", "-id")[: max(1, min(limit, FAILED_ITEMS_SHOWN))])

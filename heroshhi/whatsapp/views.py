@@ -1,4 +1,5 @@
-"""Channel settings at /w/<slug>/settings/channels/: list, add, check, remove a number.
+"""Channel settings at /w/<slug>/settings/channels/: list, add, check, remove a number, and
+the inbound items set aside from webhook deliveries, with their replay.
 
 WorkspaceMiddleware has already turned the slug into ``request.membership`` (non-members
 get 404); the views check ``channels.manage`` (owner, manager; sales get 403) and call the
@@ -24,10 +25,10 @@ from heroshhi.leads.forms import add_service_errors
 from heroshhi.messaging import keywords
 from heroshhi.messaging.keyword_words import DEFAULT_OPTIN_KEYWORDS, DEFAULT_OPTOUT_KEYWORDS
 from heroshhi.messaging.models import MessagingSettings
-from heroshhi.whatsapp import services
+from heroshhi.whatsapp import services, services_failed_items
 from heroshhi.whatsapp.forms import ChannelCreateForm, ChannelDeleteForm, OptOutKeywordsForm
-from heroshhi.whatsapp.models import WhatsAppChannel
-from heroshhi.whatsapp.selectors import access_channel, live, templates_list
+from heroshhi.whatsapp.models import FailedInboundItem, WhatsAppChannel
+from heroshhi.whatsapp.selectors import access_channel, failed_items_list, live, templates_list
 from heroshhi.whatsapp.services import DELETED
 from heroshhi.workspaces.access import require_actor_capability
 from heroshhi.workspaces.middleware import WorkspaceRequest
@@ -181,3 +182,41 @@ def channel_remove(request: WorkspaceRequest, slug: str, channel_id: uuid.UUID) 
     services.channel_delete(workspace=request.workspace, actor=request.actor, channel=channel)
     messages.success(request, _("Number removed. Its conversations are kept."))
     return redirect("whatsapp:list", slug=slug)
+
+
+@require_GET
+def failed_items(request: WorkspaceRequest, slug: str) -> HttpResponse:
+    """Pending items by default; ``?state=replayed`` shows the replayed ones."""
+    state = request.GET.get("state")
+    if state not in FailedInboundItem.State.values:
+        state = FailedInboundItem.State.PENDING
+    items = failed_items_list(
+        workspace=request.workspace, actor_role=request.membership.role, state=state
+    )
+    return render(
+        request,
+        "whatsapp/failed_items.html",
+        {"items": items, "state": state, "states": FailedInboundItem.State},
+    )
+
+
+def _replay_message(outcome: services_failed_items.ReplayOutcome) -> tuple[int, str]:
+    """The toast a replay ends with: its level and text."""
+    outcome_type = services_failed_items.ReplayOutcome
+    if outcome == outcome_type.REPLAYED:
+        return messages.SUCCESS, _("Item replayed.")
+    if outcome == outcome_type.ALREADY_REPLAYED:
+        return messages.INFO, _("This item was already replayed.")
+    if outcome == outcome_type.FAILED:
+        return messages.ERROR, _("The item failed again; its reason is updated.")
+    return messages.ERROR, _("This item can no longer be replayed: its delivery is no longer kept.")
+
+
+@require_POST
+def failed_item_replay(request: WorkspaceRequest, slug: str, item_id: uuid.UUID) -> HttpResponse:
+    replay = services_failed_items.failed_item_replay(
+        workspace=request.workspace, actor=request.actor, item_id=item_id
+    )
+    level, text = _replay_message(replay.outcome)
+    messages.add_message(request, level, text)
+    return redirect("whatsapp:failed_items", slug=slug)
