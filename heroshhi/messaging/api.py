@@ -29,7 +29,7 @@ from heroshhi.leads.access import access_lead
 from heroshhi.leads.models import Lead
 from heroshhi.leads.services.sensitive_reads import lead_record_view
 from heroshhi.messaging import optout, sending
-from heroshhi.messaging.models import Message, OptOutRecord
+from heroshhi.messaging.models import Message, OptOutRecord, said_at
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability
 
@@ -65,6 +65,8 @@ class MessageOut(Schema):
     provider_message_id: str | None
     attempts: int
     created_at: datetime
+    # When the provider says an inbound message was sent; the list is in this order.
+    provider_timestamp: datetime | None
     sent_at: datetime | None
     delivered_at: datetime | None
     read_at: datetime | None
@@ -120,6 +122,7 @@ def _message_out(message: Message) -> MessageOut:
         provider_message_id=message.provider_message_id,
         attempts=message.attempts,
         created_at=message.created_at,
+        provider_timestamp=message.provider_timestamp,
         sent_at=message.sent_at,
         delivered_at=message.delivered_at,
         read_at=message.read_at,
@@ -128,14 +131,14 @@ def _message_out(message: Message) -> MessageOut:
 
 
 def _encode_cursor(message: Message) -> str:
-    raw = f"{message.created_at.isoformat()}|{message.pk}"
+    raw = f"{message.said_at.isoformat()}|{message.created_at.isoformat()}|{message.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _decode_cursor(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
     try:
-        created, _sep, uid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(uid)
+        said, created, uid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(said), datetime.fromisoformat(created), uuid.UUID(uid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError({"cursor": [_("This cursor is not valid.")]}) from None
 
@@ -143,14 +146,21 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 def _messages_page(
     *, workspace: Workspace, lead: Lead, cursor: str | None, limit: int
 ) -> MessagePageOut:
-    """Newest first; ``next_cursor`` continues with older messages."""
+    """Newest first in the order they were said (ties by arrival); ``next_cursor``
+    continues with older messages."""
     limit = max(1, min(limit, PAGE_SIZE_MAX))
     with workspace_scope(workspace):
-        messages = Message.objects.filter(lead=lead).order_by("-created_at", "-id")
+        messages = (
+            Message.objects.filter(lead=lead)
+            .alias(said=said_at())
+            .order_by("-said", "-created_at", "-id")
+        )
         if cursor:
-            created, uid = _decode_cursor(cursor)
+            said, created, uid = _decode_cursor(cursor)
             messages = messages.filter(
-                Q(created_at__lt=created) | Q(created_at=created, id__lt=uid)
+                Q(said__lt=said)
+                | Q(said=said, created_at__lt=created)
+                | Q(said=said, created_at=created, id__lt=uid)
             )
         rows = list(messages[: limit + 1])
     more = len(rows) > limit

@@ -155,13 +155,35 @@ class Message(WorkspaceOwned):
                 name="messaging_message_provider_id_once",
             )
         ]
+        # In the order the messages were said (``said_at``), ties by arrival.
         indexes = [
-            models.Index(fields=["conversation", "created_at"], name="messaging_message_thread"),
-            models.Index(fields=["lead", "created_at"], name="messaging_message_lead"),
+            models.Index(
+                F("conversation"),
+                Coalesce("provider_timestamp", "created_at"),
+                F("created_at"),
+                name="messaging_message_said_thread",
+            ),
+            models.Index(
+                F("lead"),
+                Coalesce("provider_timestamp", "created_at"),
+                F("created_at"),
+                name="messaging_message_said_lead",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"message:{self.pk}"
+
+    @property
+    def said_at(self) -> datetime:
+        """When it was said: the provider's time for an inbound message (the contact's
+        send time, so a late delivery takes its place), ours for what we send."""
+        return self.provider_timestamp or self.created_at
+
+
+def said_at() -> Coalesce:
+    """``Message.said_at`` in SQL, for ordering and paging (the indexes above use it)."""
+    return Coalesce("provider_timestamp", "created_at")
 
 
 class MessageTemplate(WorkspaceOwned):

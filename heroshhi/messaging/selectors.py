@@ -25,7 +25,7 @@ from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.models import Lead, Note
 from heroshhi.leads.selectors import Viewer, visible_leads
 from heroshhi.messaging import optout
-from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord
+from heroshhi.messaging.models import Call, Conversation, Message, OptOutRecord, said_at
 from heroshhi.messaging.sending import window_closes_at, window_open
 from heroshhi.workspaces.models import Workspace
 from heroshhi.workspaces.permissions import Capability, require_capability
@@ -166,7 +166,7 @@ def inbox_page(
         if filters.channel is not None:
             base = base.filter(channel_id=filters.channel)
         last_message = Message.objects.filter(conversation=OuterRef("pk")).order_by(
-            "-created_at", "-id"
+            said_at().desc(), "-created_at", "-id"
         )
         rows = base.filter(_tab_filter(filters.tab, viewer)).annotate(
             activity_at=Coalesce("last_message_at", "created_at"),
@@ -242,19 +242,19 @@ class ThreadItem:
 def conversation_thread(
     *, workspace: Workspace, conversation: Conversation, limit: int = THREAD_LIMIT
 ) -> list[ThreadItem]:
-    """The newest ``limit`` messages, oldest first, with the lead's notes of that stretch
-    woven in; two queries."""
+    """The newest ``limit`` messages in the order they were said (ties by arrival), oldest
+    first, with the lead's notes of that stretch woven in; two queries."""
     with workspace_scope(workspace):
         newest = list(
             Message.objects.filter(conversation=conversation)
             .select_related("sent_by")
-            .order_by("-created_at", "-id")[:limit]
+            .order_by(said_at().desc(), "-created_at", "-id")[:limit]
         )
         notes = Note.objects.filter(lead_id=conversation.lead_id).select_related("author__user")
         if len(newest) == limit:
-            notes = notes.filter(created_at__gte=newest[-1].created_at)
+            notes = notes.filter(created_at__gte=newest[-1].said_at)
         note_rows = list(notes.order_by("created_at", "id"))
-    items = [ThreadItem(at=m.created_at, message=m) for m in reversed(newest)]
+    items = [ThreadItem(at=m.said_at, message=m) for m in reversed(newest)]
     items += [ThreadItem(at=n.created_at, note=n) for n in note_rows]
     items.sort(key=lambda item: item.at)
     return items
