@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
@@ -86,8 +86,12 @@ class FailedItemOut(Schema):
     replayed_at: datetime | None
 
 
+# Every outcome but "gone", which answers 409.
+AnsweredOutcome = Literal["replayed", "already_replayed", "failed"]
+
+
 class FailedItemReplayOut(Schema):
-    outcome: Literal["replayed", "already_replayed", "failed"]
+    outcome: AnsweredOutcome
     item: FailedItemOut
 
 
@@ -188,7 +192,8 @@ def failed_items_replay(request: HttpRequest, item_id: str) -> FailedItemReplayO
             "failed_item.body_gone",
             _("This item can no longer be replayed: its delivery is no longer kept."),
         )
-    return FailedItemReplayOut(outcome=replay.outcome.value, item=_failed_item_out(replay.item))
+    outcome = cast(AnsweredOutcome, replay.outcome.value)
+    return FailedItemReplayOut(outcome=outcome, item=_failed_item_out(replay.item))
 
 
 @router.delete("/{channel_id}", response={204: None})

@@ -127,7 +127,7 @@ def webhook_deliveries_prune() -> int:
         deliveries.filter(
             status=WebhookDelivery.Status.PROCESSED, processed_at__lt=now - KEEP_PROCESSED
         )
-        .exclude(pk__in=awaiting_replay)
+        .exclude(pk__in=awaiting_replay, processed_at__gte=now - KEEP_UNPROCESSABLE)
         .delete()
     )
     dropped, _ = deliveries.filter(

@@ -155,6 +155,24 @@ def test_a_delivery_with_an_item_to_replay_outlives_the_processed_ones(world, fa
     assert webhook_deliveries_prune() == 1
 
 
+def test_a_delivery_waiting_for_replay_is_still_pruned_after_the_longest_keeping_time(
+    world, failed
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heroshhi.whatsapp.inbox import KEEP_UNPROCESSABLE, webhook_deliveries_prune
+
+    with workspace_scope(world.a):
+        WebhookDelivery.objects.update(
+            processed_at=timezone.now() - KEEP_UNPROCESSABLE - timedelta(1)
+        )
+    assert webhook_deliveries_prune() == 1
+    with workspace_scope(world.a):
+        assert FailedInboundItem.objects.get().replayable is False
+
+
 def test_the_owner_replays_from_the_page_and_gets_a_toast(client, world, failed, monkeypatch):
     client.login(email=world.alice.email, password=PASSWORD)
     page = reverse("whatsapp:failed_items", kwargs={"slug": world.a.slug})
