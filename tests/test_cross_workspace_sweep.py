@@ -305,6 +305,32 @@ def _alice_channel_ids(world: World) -> set[str]:
     return {_alice_channel_id(world)}
 
 
+def _alice_failed_item_id(world: World) -> str:
+    """An inbound item set aside from a delivery to Alice's number, recorded on first use."""
+    from heroshhi.whatsapp.models import FailedInboundItem, WhatsAppChannel
+
+    channel_id = _alice_channel_id(world)
+    with workspace_scope(world.a):
+        found = FailedInboundItem.objects.values_list("pk", flat=True).first()
+        if found is None:
+            found = FailedInboundItem.objects.create(
+                workspace=world.a,
+                channel=WhatsAppChannel.objects.get(pk=channel_id),
+                path="entry[0].changes[0].messages[0]",
+                kind="messages",
+                reason="too_long:id",
+            ).pk
+    return str(found)
+
+
+def _alice_failed_item_kwargs(world: World) -> dict[str, str]:
+    return {"item_id": _alice_failed_item_id(world)}
+
+
+def _alice_failed_item_ids(world: World) -> set[str]:
+    return {_alice_failed_item_id(world)}
+
+
 def _alice_conversation_kwargs(world: World) -> dict[str, str]:
     """A conversation between Alice's lead and her number, created on first use."""
     from heroshhi.messaging.models import Conversation
@@ -532,6 +558,8 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "whatsapp:detail": WorkspacePage(_alice_channel_kwargs),
     "whatsapp:check": WorkspacePage(_alice_channel_kwargs),
     "whatsapp:remove": WorkspacePage(_alice_channel_kwargs),
+    "whatsapp:failed_items": WorkspacePage(_no_kwargs),
+    "whatsapp:failed_item_replay": WorkspacePage(_alice_failed_item_kwargs),
     "privacy:requests": WorkspacePage(_no_kwargs),
     "privacy:request_new": WorkspacePage(_no_kwargs),
     "privacy:reminders_read": WorkspacePage(_no_kwargs),
@@ -615,6 +643,8 @@ ROUTES: dict[str, Public | WorkspacePage | StaffOnly] = {
     "api:channels_delete": Public("see API_OPERATIONS"),
     "api:channels_check": Public("see API_OPERATIONS"),
     "api:channels_templates": Public("see API_OPERATIONS"),
+    "api:failed_items_list": Public("see API_OPERATIONS"),
+    "api:failed_items_replay": Public("see API_OPERATIONS"),
     "api:lead_messages_list": Public("see API_OPERATIONS"),
     "api:lead_messages_send": Public("see API_OPERATIONS"),
     "api:lead_optout_state": Public("see API_OPERATIONS"),
@@ -718,6 +748,10 @@ API_OPERATIONS: dict[str, Public | ForeignObject | ScopedList | ScopedCreate] = 
     "DELETE /api/v1/channels/whatsapp/{channel_id}": ForeignObject(_alice_channel_kwargs),
     "POST /api/v1/channels/whatsapp/{channel_id}/check": ForeignObject(_alice_channel_kwargs),
     "GET /api/v1/channels/whatsapp/{channel_id}/templates": ForeignObject(_alice_channel_kwargs),
+    "GET /api/v1/channels/whatsapp/failed-items": ScopedList(_alice_failed_item_ids),
+    "POST /api/v1/channels/whatsapp/failed-items/{item_id}/replay": ForeignObject(
+        _alice_failed_item_kwargs
+    ),
     "GET /api/v1/leads/{lead_id}/messages": ForeignObject(_lead_kwargs),
     "POST /api/v1/leads/{lead_id}/messages": ForeignObject(
         _lead_kwargs, body={"type": "text", "text": "sneaky"}
