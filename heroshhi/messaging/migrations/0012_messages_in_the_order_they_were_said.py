@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('leads', '0013_unique_rules_carry_the_workspace'),
-        ('messaging', '0010_unique_rules_carry_the_workspace'),
+        ('messaging', '0011_optout_rule'),
         ('workspaces', '0005_termination_and_export'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
