@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,8 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.security import HttpBearer
 
 from heroshhi.accounts.api import router as accounts_router
+from heroshhi.api.openapi import document_errors
 from heroshhi.api.parsing import ApiParser
 from heroshhi.core.errors import error_response, payload_too_large_message
 from heroshhi.core.text import JsonRefused
@@ -19,17 +23,28 @@ from heroshhi.core.text import JsonRefused
 logger = logging.getLogger(__name__)
 
 
-def api_key_required(request: HttpRequest) -> object | None:
-    """ApiKeyMiddleware already checked the bearer key; the operation only needs the result."""
-    return getattr(request, "api_key", None)
+class ApiKeyBearer(HttpBearer):
+    """Documents the bearer scheme; ApiKeyMiddleware has already checked the key itself."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> object | None:
+        return getattr(request, "api_key", None)
 
 
-api = NinjaAPI(
+class HeroshhiAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_errors(schema)
+        return schema
+
+
+api = HeroshhiAPI(
     title="Heroshhi Pro API",
     version="1",
     urls_namespace="api",
     docs_url=None,
-    auth=api_key_required,
+    auth=ApiKeyBearer(),
     parser=ApiParser(),
 )
 

@@ -11,8 +11,24 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from ninja import Field, Schema
 
 from heroshhi.core.request_context import current_request
+
+
+class ErrorDetail(Schema):
+    code: str = Field(description="Stable and machine-readable.")
+    message: str
+    fields: dict[str, list[str]] | None = Field(
+        None, description="Messages per invalid field, when fields were at fault."
+    )
+    request_id: str | None = Field(None, description="Quote it to support.")
+
+
+class ErrorEnvelope(Schema):
+    """What every error response carries; documented on every operation (api/openapi.py)."""
+
+    error: ErrorDetail
 
 
 def error_response(

@@ -17,7 +17,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.core.errors import error_response
+from heroshhi.core.errors import ErrorEnvelope, error_response
 from heroshhi.core.schemas import InputSchema, column_max
 from heroshhi.leads.models import CustomField
 from heroshhi.privacy import selectors
@@ -147,7 +147,7 @@ def _access(request: HttpRequest, request_id: str) -> PrivacyRequest:
     return access_privacy_request(workspace=workspace, actor_role=actor.role or "", uid=request_id)
 
 
-@router.post("", response={201: PrivacyRequestOut})
+@router.post("", response={201: PrivacyRequestOut, 404: ErrorEnvelope})
 def privacy_requests_create(
     request: HttpRequest, payload: PrivacyRequestIn
 ) -> Status[PrivacyRequestOut]:
