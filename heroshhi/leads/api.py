@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import ConfigDict, Field, StrictBool, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.openapi_content import CSV
 from heroshhi.core.schemas import ID_TEXT_MAX, InputSchema, column_max, field_errors
 from heroshhi.leads import custom_fields, selectors
 from heroshhi.leads.access import access_lead
@@ -215,9 +216,10 @@ class LeadSearchIn(InputSchema):
     tag: str | None = Field(None, max_length=column_max(Tag, "name"))
     created_from: str | None = Field(None, max_length=DATE_TEXT_MAX)
     created_to: str | None = Field(None, max_length=DATE_TEXT_MAX)
-    trashed: bool = False
-    has_overdue_task: bool = False
-    opted_out: bool = False
+    # Strict: 0, 1 or "yes" are not the documented booleans, so they are refused.
+    trashed: StrictBool = False
+    has_overdue_task: StrictBool = False
+    opted_out: StrictBool = False
     cursor: str | None = Field(None, max_length=selectors.FILTER_VALUE_MAX)
     limit: int = selectors.PAGE_SIZE
 
@@ -395,7 +397,10 @@ def _batch_item_out(result: batch.ItemResult, viewer: selectors.Viewer) -> Batch
     )
 
 
-@router.get("/export.csv", include_in_schema=True)
+@router.get(
+    "/export.csv",
+    openapi_extra={"responses": {200: {"description": "The CSV.", "content": CSV}}},
+)
 def leads_export(
     request: HttpRequest,
     stage: str | None = None,

@@ -22,7 +22,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.core.errors import error_response
+from heroshhi.core.errors import ErrorEnvelope, error_response
 from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import workspace_scope
 from heroshhi.leads.access import access_lead
@@ -192,7 +192,7 @@ def lead_messages_list(
     return page
 
 
-@router.post("/{lead_id}/messages", response={202: MessageOut})
+@router.post("/{lead_id}/messages", response={202: MessageOut, 409: ErrorEnvelope})
 def lead_messages_send(
     request: HttpRequest, lead_id: str, payload: MessageIn
 ) -> Status[MessageOut] | JsonResponse:

@@ -191,7 +191,7 @@ def privacy_requests_retrieve(request: HttpRequest, request_id: str) -> PrivacyR
     return request_out(workspace, _access(request, request_id))
 
 
-@router.post("/{request_id}/complete", response={200: PrivacyRequestOut, 409: dict[str, Any]})
+@router.post("/{request_id}/complete", response={200: PrivacyRequestOut, 409: ErrorEnvelope})
 def privacy_requests_complete(
     request: HttpRequest, request_id: str, payload: CompleteIn
 ) -> PrivacyRequestOut | HttpResponse:
@@ -210,7 +210,7 @@ def privacy_requests_complete(
     return request_out(workspace, done)
 
 
-@router.post("/{request_id}/reject", response={200: PrivacyRequestOut, 409: dict[str, Any]})
+@router.post("/{request_id}/reject", response={200: PrivacyRequestOut, 409: ErrorEnvelope})
 def privacy_requests_reject(
     request: HttpRequest, request_id: str, payload: RejectIn
 ) -> PrivacyRequestOut | HttpResponse:

@@ -23,6 +23,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Router, Schema, Status
 
 from heroshhi.core.actors import Actor
+from heroshhi.core.errors import ErrorEnvelope
+from heroshhi.core.openapi_content import ZIP
 from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import get_in_scope_or_404, workspace_scope
 from heroshhi.leads.selectors import viewer_for, visible_leads
@@ -78,7 +80,11 @@ def _restriction_out(lead_id: uuid.UUID, row: LeadRestriction | None) -> Restric
     )
 
 
-@router.get("/{lead_id}/export", response={200: dict[str, Any]})
+@router.get(
+    "/{lead_id}/export",
+    response={200: dict[str, Any]},
+    openapi_extra={"responses": {200: {"content": ZIP}}},
+)
 def lead_privacy_export(
     request: HttpRequest, lead_id: str, format: Literal["json", "zip"] = "json"
 ) -> HttpResponse:
@@ -93,7 +99,7 @@ def lead_privacy_export(
     return response
 
 
-@router.post("/{lead_id}/erase", response={200: ErasureReceiptOut, 409: dict[str, Any]})
+@router.post("/{lead_id}/erase", response={200: ErasureReceiptOut, 409: ErrorEnvelope})
 def lead_privacy_erase(request: HttpRequest, lead_id: str) -> dict[str, Any] | HttpResponse:
     workspace, actor = _context(request)
     try:

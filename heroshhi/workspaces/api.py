@@ -18,7 +18,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from heroshhi.core.actors import Actor
-from heroshhi.core.errors import error_response
+from heroshhi.core.errors import ErrorEnvelope, error_response
 from heroshhi.core.schemas import InputSchema
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces.access import (
@@ -38,16 +38,6 @@ from heroshhi.workspaces.services import (
 )
 
 router = Router(tags=["team"])
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] | None = None
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 class MemberOut(Schema):
@@ -118,7 +108,7 @@ def _invitation_out(invitation: Invitation, now: datetime) -> InvitationOut:
     )
 
 
-@router.get("/members", response={200: list[MemberOut], 403: ErrorOut})
+@router.get("/members", response={200: list[MemberOut]})
 def members_list(request: HttpRequest) -> list[MemberOut]:
     require_actor_capability(_actor(request), Capability.TEAM_VIEW)
     return [_member_out(m) for m in team_members(workspace=_workspace(request))]
@@ -126,7 +116,7 @@ def members_list(request: HttpRequest) -> list[MemberOut]:
 
 @router.patch(
     "/members/{member_id}",
-    response={200: MemberOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={200: MemberOut, 409: ErrorEnvelope},
 )
 def members_update(
     request: HttpRequest, member_id: str, payload: MemberRoleIn
@@ -144,7 +134,7 @@ def members_update(
 
 @router.delete(
     "/members/{member_id}",
-    response={204: None, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={204: None, 409: ErrorEnvelope},
 )
 def members_remove(
     request: HttpRequest, member_id: str, query: Query[MemberRemoveQuery]
@@ -164,7 +154,7 @@ def members_remove(
     return Status(204, None)
 
 
-@router.get("/invitations", response={200: list[InvitationOut], 403: ErrorOut})
+@router.get("/invitations", response={200: list[InvitationOut]})
 def invitations_list(request: HttpRequest) -> list[InvitationOut]:
     """Invitations not yet accepted or revoked (status ``pending`` or ``expired``)."""
     require_actor_capability(_actor(request), Capability.TEAM_VIEW)
@@ -174,7 +164,7 @@ def invitations_list(request: HttpRequest) -> list[InvitationOut]:
 
 @router.post(
     "/invitations",
-    response={201: InvitationOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response={201: InvitationOut, 409: ErrorEnvelope},
 )
 def invitations_create(
     request: HttpRequest, payload: InvitationIn
@@ -196,7 +186,7 @@ def invitations_create(
 
 @router.delete(
     "/invitations/{invitation_id}",
-    response={204: None, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+    response={204: None, 409: ErrorEnvelope},
 )
 def invitations_revoke(request: HttpRequest, invitation_id: str) -> Status[None] | HttpResponse:
     actor = _actor(request)

@@ -17,7 +17,8 @@ from django.utils.http import content_disposition_header
 from ninja import Router, Schema, Status
 
 from heroshhi.core.actors import Actor
-from heroshhi.core.errors import error_response
+from heroshhi.core.errors import ErrorEnvelope, error_response
+from heroshhi.core.openapi_content import ZIP
 from heroshhi.core.tenancy import get_in_scope_or_404
 from heroshhi.workspaces import export, export_files
 from heroshhi.workspaces.access import require_actor_capability
@@ -75,7 +76,12 @@ def workspace_export_retrieve(request: HttpRequest, export_id: str) -> ExportOut
     return _out(_access(request, export_id))
 
 
-@router.get("/{export_id}/file", operation_id="workspace_export_file")
+@router.get(
+    "/{export_id}/file",
+    response={409: ErrorEnvelope},
+    operation_id="workspace_export_file",
+    openapi_extra={"responses": {200: {"description": "The zip.", "content": ZIP}}},
+)
 def workspace_export_file(
     request: HttpRequest, export_id: str
 ) -> HttpResponse | StreamingHttpResponse:
