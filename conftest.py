@@ -115,3 +115,23 @@ def wa_simulator(_wa_simulator_server: SimulatorClient, settings) -> Iterator[Si
     # Before the database is emptied: no late status webhook of this test may reach the
     # live server (on SQLite it shares the test's connection) while it is.
     _wa_simulator_server.reset(everything=True)
+
+
+# --- The API fuzz job's count (heroshhi/api/tests/test_fuzz.py) -------------------------------
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """CI shows how many cases schemathesis ran, per role and status, even under xdist."""
+    per_role: dict[str, dict[int, int]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "fuzz_cases":
+                    per_role.update(value)
+    if not per_role:
+        return
+    total = sum(sum(statuses.values()) for statuses in per_role.values())
+    terminalreporter.write_sep("-", f"API fuzz: {total} cases")
+    for role, statuses in sorted(per_role.items()):
+        by_status = ", ".join(f"{code}: {count}" for code, count in sorted(statuses.items()))
+        terminalreporter.write_line(f"{role}: {sum(statuses.values())} ({by_status})")
