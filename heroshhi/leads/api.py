@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field, StrictBool, WithJsonSchema
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
 from heroshhi.core.actors import Actor
@@ -216,12 +216,12 @@ class LeadSearchIn(InputSchema):
     tag: str | None = Field(None, max_length=column_max(Tag, "name"))
     created_from: str | None = Field(None, max_length=DATE_TEXT_MAX)
     created_to: str | None = Field(None, max_length=DATE_TEXT_MAX)
-    # Strict: 0, 1 or "yes" are not the documented booleans, so they are refused.
+    # Strict: 0 or "yes" for a flag and false for the limit are refused, not converted.
     trashed: StrictBool = False
     has_overdue_task: StrictBool = False
     opted_out: StrictBool = False
     cursor: str | None = Field(None, max_length=selectors.FILTER_VALUE_MAX)
-    limit: int = selectors.PAGE_SIZE
+    limit: StrictInt = selectors.PAGE_SIZE
 
 
 @router.post("/search", response=LeadPageOut)

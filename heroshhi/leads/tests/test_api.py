@@ -157,11 +157,16 @@ def test_a_sales_key_can_create_but_sees_no_lead(client, world):
     assert client.get(URL, **sales_key).json()["items"] == []
 
 
-@pytest.mark.parametrize("value", [0, 1, "yes", "true"])
-def test_search_flags_take_only_booleans(client, world, alice_key, value):
-    response = _post(client, alice_key, {"trashed": value}, url=f"{URL}/search")
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("trashed", 0), ("trashed", 1), ("trashed", "yes"), ("opted_out", "true"), ("limit", False)],
+)
+def test_search_takes_its_flags_and_limit_only_as_documented(
+    client, world, alice_key, field, value
+):
+    response = _post(client, alice_key, {field: value}, url=f"{URL}/search")
     assert response.status_code == 422
-    assert "trashed" in response.json()["error"]["fields"]
+    assert field in response.json()["error"]["fields"]
 
 
 def test_search_terms_are_refused_in_the_url(client, world, alice_key):
