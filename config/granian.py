@@ -75,9 +75,9 @@ def server() -> MPServer:
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
-        # As many requests in progress per worker as it has threads: the rest wait in the
-        # listen queue, as with a thread pool, instead of piling up inside the process.
-        backpressure=threads,
+        # Backpressure is left at granian's default (the listen backlog per worker): it
+        # counts open connections, idle keep-alive ones included, so holding it at the
+        # thread count let a few idle browsers stall every new visitor (bench/soak.py).
         websockets=False,
         log_level=LogLevels(level if level != "warn" else "warning"),
         log_access=_env_flag("HEROSHHI_ACCESS_LOG"),

@@ -3,6 +3,7 @@ target or header block before the app runs, with a status and an empty body."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -85,3 +86,23 @@ def test_a_request_over_the_server_limits_gets_a_bare_status(port, request_bytes
     assert headers["content-length"] == "0"
     assert headers["connection"] == "close"
     assert "server" not in headers
+
+
+def test_idle_keep_alive_connections_do_not_hold_back_new_ones(port: int) -> None:
+    """A browser keeps its connection open after a page; with more such idle connections than
+    the server has threads, a new visitor must still be answered (found by bench/soak.py)."""
+    idle = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
+    try:
+        for connection in idle:
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+            assert not answer.will_close  # kept alive, and now idle
+        newcomer = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        newcomer.request("GET", "/healthz")
+        assert newcomer.getresponse().status == 200
+        newcomer.close()
+    finally:
+        for connection in idle:
+            connection.close()
