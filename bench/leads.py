@@ -52,6 +52,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -179,29 +180,51 @@ def main() -> None:
 # The run -------------------------------------------------------------------------------
 
 
-def _run(
-    *, leads: int, creates: int, batched: int, runs: int, export: tuple[str, str] | None
-) -> None:
-    from django.db import connection
+@dataclass(frozen=True)
+class Team:
+    owner: Any
+    workspace: Any
+    sales: list[Any]  # two sales memberships
+    stages: list[Any]
 
+
+OWNER_EMAIL = "owner@bench.heroshhi.test"
+
+
+def bench_team(*, slug: str = "bench") -> Team:
+    """The benchmarks' workspace: an owner, two sales members and the default stages."""
     from heroshhi.accounts.services import user_create
     from heroshhi.core.actors import Actor
     from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.permissions import Role
     from heroshhi.workspaces.services import membership_create, workspace_create
 
+    password = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
+    owner = user_create(email=OWNER_EMAIL, password=password)
+    workspace = workspace_create(actor=Actor.system(), name="Bench Traders", slug=slug, owner=owner)
+    sales = [
+        membership_create(
+            workspace=workspace,
+            user=user_create(email=f"sales{n}@bench.heroshhi.test", password=password),
+            role=Role.SALES,
+        )
+        for n in (1, 2)
+    ]
+    return Team(owner, workspace, sales, stages_ensure_defaults(workspace=workspace))
+
+
+def _run(
+    *, leads: int, creates: int, batched: int, runs: int, export: tuple[str, str] | None
+) -> None:
+    from django.db import connection
+
+    from heroshhi.core.actors import Actor
+    from heroshhi.workspaces.permissions import Role
+
     vendor = connection.vendor
     print(f"{vendor}, {leads:,} leads in one workspace; Python {sys.version.split()[0]}\n")
-    password = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
-    owner = user_create(email="owner@bench.heroshhi.test", password=password)
-    workspace = workspace_create(
-        actor=Actor.system(), name="Bench Traders", slug="bench", owner=owner
-    )
-    sales_users = [
-        user_create(email=f"sales{n}@bench.heroshhi.test", password=password) for n in (1, 2)
-    ]
-    sales = [membership_create(workspace=workspace, user=u, role=Role.SALES) for u in sales_users]
-    stages = stages_ensure_defaults(workspace=workspace)
+    team = bench_team()
+    owner, workspace, sales, stages = team.owner, team.workspace, team.sales, team.stages
 
     started = time.perf_counter()
     _seed(workspace=workspace, stage_ids=[s.pk for s in stages], members=sales, count=leads)
@@ -218,7 +241,7 @@ def _run(
     _queries(
         workspace=workspace,
         owner_actor=owner_actor,
-        sales_actor=Actor.user(sales_users[0].pk, role=Role.SALES),
+        sales_actor=Actor.user(sales[0].user_id, role=Role.SALES),
         count=leads,
         runs=runs,
     )

@@ -87,26 +87,12 @@ def lead_body(n: int) -> bytes:
 
 def _setup(prefill: int) -> tuple[Any, str]:
     """The workspace (owner, two sales members, stages, ``prefill`` leads) and an owner key."""
-    from heroshhi.accounts.services import api_key_create, user_create
+    from heroshhi.accounts.services import api_key_create
     from heroshhi.core.actors import Actor
-    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.permissions import Role
-    from heroshhi.workspaces.services import membership_create, workspace_create
 
-    password = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
-    owner = user_create(email="owner@bench.heroshhi.test", password=password)
-    workspace = workspace_create(
-        actor=Actor.system(), name="Bench Traders", slug="bench", owner=owner
-    )
-    sales = [
-        membership_create(
-            workspace=workspace,
-            user=user_create(email=f"sales{n}@bench.heroshhi.test", password=password),
-            role=Role.SALES,
-        )
-        for n in (1, 2)
-    ]
-    stages = stages_ensure_defaults(workspace=workspace)
+    team = bench.bench_team()
+    workspace, sales, stages = team.workspace, team.sales, team.stages
     if prefill:
         started = time.perf_counter()
         bench._seed(

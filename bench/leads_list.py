@@ -139,17 +139,14 @@ def _fixture(count: int, *, processes: int) -> Fixture:
     from django.test import Client
 
     from heroshhi.accounts.models import User
-    from heroshhi.accounts.services import api_key_create, user_create
+    from heroshhi.accounts.services import api_key_create
     from heroshhi.core.actors import Actor
     from heroshhi.core.tenancy import workspace_scope
     from heroshhi.leads.models import Lead
-    from heroshhi.leads.services.stages import stages_ensure_defaults
     from heroshhi.workspaces.models import Workspace
     from heroshhi.workspaces.permissions import Role
-    from heroshhi.workspaces.services import membership_create, workspace_create
 
     call_command("createcachetable", verbosity=0)
-    email = "owner@bench.heroshhi.test"
     workspace = Workspace.objects.filter(slug=SLUG).first()
     if workspace is not None:
         with workspace_scope(workspace):
@@ -158,20 +155,8 @@ def _fixture(count: int, *, processes: int) -> Fixture:
             raise SystemExit(f"the kept database holds {held:,} leads: run without --keep once")
         print(f"prefill: kept from an earlier run ({held:,} leads)")
     else:
-        password = "bench password 2026 not secret"  # noqa: S105 -- throw-away database
-        owner = user_create(email=email, password=password)
-        workspace = workspace_create(
-            actor=Actor.system(), name="Bench Traders", slug=SLUG, owner=owner
-        )
-        sales = [
-            membership_create(
-                workspace=workspace,
-                user=user_create(email=f"sales{n}@bench.heroshhi.test", password=password),
-                role=Role.SALES,
-            )
-            for n in (1, 2)
-        ]
-        stages = stages_ensure_defaults(workspace=workspace)
+        team = bench.bench_team(slug=SLUG)
+        workspace, sales, stages = team.workspace, team.sales, team.stages
         started = time.perf_counter()
         bench._seed(
             workspace=workspace,
@@ -196,7 +181,7 @@ def _fixture(count: int, *, processes: int) -> Fixture:
         role=Role.OWNER,
     ).plaintext
     browser = Client()
-    browser.force_login(User.objects.get(email=email))
+    browser.force_login(User.objects.get(email=bench.OWNER_EMAIL))
     return Fixture(
         workspace=workspace,
         count=count,
